@@ -1,0 +1,108 @@
+"""Diffusion inpainting: Stable Diffusion inpainting (diffusers) when configured, else the
+project's compact pixel-space model. ``describe()`` says which one runs."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..config import get_settings
+from . import weights
+from .base import Backend
+
+PROMPTS = {
+    "sofa": "a living room with a sofa", "armchair": "a living room with an armchair",
+    "chair": "a room with a chair", "coffee_table": "a living room with a coffee table",
+    "floor_lamp": "a room with a floor lamp", "cabinet": "a room with a cabinet",
+    "potted_plant": "a room with a potted plant", "bed": "a bedroom with a bed",
+}
+
+
+def sd_status() -> tuple[bool, str]:
+    st = get_settings()
+    if not st.diffusion_model_id:
+        return False, "STAGER_DIFFUSION_MODEL_ID not set (Stable Diffusion inpainting off)"
+    if not Path(st.diffusion_model_id).exists() and not st.allow_download:
+        return False, (f"STAGER_DIFFUSION_MODEL_ID={st.diffusion_model_id} is not a local folder "
+                       "and STAGER_ALLOW_DOWNLOAD is off")
+    return True, f"Stable Diffusion inpainting {st.diffusion_model_id}"
+
+
+class DiffusionBackend(Backend):
+    name = "diffusion"
+    tier = "trained compact"
+
+    def __init__(self):
+        self._model = None
+        self._kind = None
+        self._lock = threading.Lock()
+        self.resolution = 64
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        ok, _ = sd_status()
+        return "Stable Diffusion inpainting" if ok else "compact diffusion (project-trained)"
+
+    def available(self) -> tuple[bool, str]:
+        ok, why = sd_status()
+        if ok:
+            self.tier = "pretrained"
+            return True, why
+        ok2, why2 = weights.check("diffusion")
+        if ok2:
+            return True, f"compact diffusion ({weights.path('diffusion').name}); {why}"
+        return False, f"{why}; {why2}"
+
+    def describe(self) -> str:
+        ok, why = self.available()
+        if not ok or sd_status()[0]:
+            return why
+        m = weights.meta("diffusion")
+        return (f"compact diffusion: trained compact weights, {m.get('steps')} steps at "
+                f"{m.get('res')} px, DPM-Solver++ {get_settings().diffusion_steps} steps")
+
+    def load(self):
+        with self._lock:
+            if self._model is None:
+                st = get_settings()
+                if sd_status()[0]:
+                    import torch
+                    from diffusers import AutoPipelineForInpainting
+
+                    self._model = AutoPipelineForInpainting.from_pretrained(
+                        st.diffusion_model_id, torch_dtype=torch.float32)
+                    self._kind, self.resolution, self.tier = "sd", 512, "pretrained"
+                else:
+                    from models.diffusion import build_unet
+                    from models.weights_io import load_into
+
+                    m = weights.meta("diffusion")
+                    unet = build_unet(m["config"]["res"], m["config"]["width"])
+                    self._model = load_into(unet, weights.path("diffusion"))
+                    self._kind, self.resolution = "compact", int(m["config"]["res"])
+        return self._model
+
+    def __call__(self, image, mask, **params):
+        if self.available()[0]:
+            self.load()
+        return super().__call__(image, mask, **params)
+
+    def run(self, image: np.ndarray, mask: np.ndarray, seed: int = 0, steps: int | None = None,
+            category: str = "", strength: float = 1.0, **_) -> np.ndarray:
+        model = self.load()
+        steps = steps or get_settings().diffusion_steps
+        if self._kind == "sd":
+            import torch
+            from PIL import Image
+
+            out = model(prompt=PROMPTS.get(category, "an empty room, interior photo"),
+                        image=Image.fromarray(image), mask_image=Image.fromarray(mask.astype(np.uint8) * 255),
+                        num_inference_steps=steps, strength=strength,
+                        generator=torch.Generator().manual_seed(seed),
+                        height=self.resolution, width=self.resolution).images[0]
+            return np.asarray(out.convert("RGB").resize((self.resolution,) * 2))
+        from models.diffusion import sample
+
+        return sample(model, image, mask, steps=steps, seed=seed)

@@ -1,0 +1,68 @@
+"""EdgeConnect backends: the method's weighted-boundary model and the plain baseline."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import weights
+from .base import Backend
+
+
+class EdgeConnectBackend(Backend):
+    name = "edgeconnect"
+    label = "EdgeConnect + weighted boundary loss"
+    tier = "trained compact"
+    variant = "inpaint_weighted"
+
+    def __init__(self):
+        self._models = None
+        self._lock = threading.Lock()
+        self.resolution = 128
+
+    def available(self) -> tuple[bool, str]:
+        ok, why = weights.check("edge", self.variant)
+        if not ok:
+            return False, why
+        return True, f"{self.label} ({self.tier} weights, {weights.path(self.variant).name})"
+
+    def describe(self) -> str:
+        ok, why = self.available()
+        if not ok:
+            return why
+        m = weights.meta(self.variant)
+        return (f"{self.label}: trained compact weights {weights.path(self.variant).name}, "
+                f"{m.get('steps')} steps at {m.get('res')} px, lambda={m.get('boundary_lambda')}")
+
+    def load(self):
+        with self._lock:
+            if self._models is None:
+                from models import edgeconnect as ec
+                from models.weights_io import load_into
+
+                me, mi = weights.meta("edge"), weights.meta(self.variant)
+                ge = ec.EdgeGenerator(me["config"]["width"], me["config"]["blocks"])
+                gi = ec.InpaintGenerator(mi["config"]["width"], mi["config"]["blocks"])
+                load_into(ge, weights.path("edge"))
+                load_into(gi, weights.path(self.variant))
+                self.resolution = int(mi.get("res", 128))
+                self._models = (ge, gi)
+        return self._models
+
+    def __call__(self, image, mask, **params):
+        if self.available()[0]:
+            self.load()  # sets the resolution before the base class crops
+        return super().__call__(image, mask, **params)
+
+    def run(self, image: np.ndarray, mask: np.ndarray, **_) -> np.ndarray:
+        from models.edgeconnect import inpaint
+
+        ge, gi = self.load()
+        return inpaint(ge, gi, image, mask)
+
+
+class EdgeConnectBaselineBackend(EdgeConnectBackend):
+    name = "edgeconnect_baseline"
+    label = "EdgeConnect baseline (plain L1)"
+    variant = "inpaint_baseline"

@@ -1,0 +1,18 @@
+"""Classical inpainting with OpenCV's Telea fast-marching method (no weights)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .base import Backend
+
+
+class TeleaBackend(Backend):
+    name = "telea"
+    label = "Telea (OpenCV, classical)"
+    tier = "classical"
+    resolution = 256
+
+    def run(self, image: np.ndarray, mask: np.ndarray, radius: int = 5, **_) -> np.ndarray:
+        return cv2.inpaint(image, mask.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)

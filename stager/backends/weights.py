@@ -1,0 +1,48 @@
+"""Where a backend's compact weights live, and an honest availability check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import get_settings
+
+FILES = {
+    "pix2pix": "pix2pix.safetensors",
+    "edge": "edgeconnect_edge.safetensors",
+    "inpaint_weighted": "edgeconnect_inpaint_weighted.safetensors",
+    "inpaint_baseline": "edgeconnect_inpaint_baseline.safetensors",
+    "diffusion": "diffusion.safetensors",
+}
+TRAIN_HINT = {
+    "pix2pix": "python -m stager train pix2pix",
+    "edge": "python -m stager train edgeconnect --stage edge",
+    "inpaint_weighted": "python -m stager train edgeconnect --stage inpaint",
+    "inpaint_baseline": "python -m stager train edgeconnect --stage inpaint --boundary-lambda 0",
+    "diffusion": "python -m stager train diffusion --res 64 --width 32",
+}
+
+
+def path(key: str) -> Path:
+    return get_settings().weights_dir / FILES[key]
+
+
+def check(*keys: str) -> tuple[bool, str]:
+    """(True, "") when every weights file is present and readable, else (False, reason)."""
+    from models.weights_io import WeightsError, read_meta  # torch-free header read
+
+    for k in keys:
+        p = path(k)
+        if not p.is_file():
+            return False, (f"{p} not found: train with `{TRAIN_HINT[k]}` or set "
+                           "STAGER_WEIGHTS_DIR to a folder with the weights")
+        try:
+            read_meta(p)
+        except WeightsError as exc:
+            return False, str(exc)
+    return True, ""
+
+
+def meta(key: str) -> dict:
+    from models.weights_io import read_meta
+
+    return read_meta(path(key))

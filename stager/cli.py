@@ -1,0 +1,181 @@
+"""``python -m stager <command>``: every command prints a short summary; bad input gets a
+one-line error and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _progress(frac: float, msg: str) -> None:
+    sys.stderr.write(f"\r{msg} ({frac:4.0%})   ")
+    if frac >= 1:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_catalog(a) -> int:
+    from .catalog import build_default, import_folders, open_catalog
+
+    if a.action == "build":
+        cat = build_default(n_scenes=a.scenes, n_products=a.products, seed=a.seed,
+                            progress=_progress)
+        print(f"catalog: {len(cat.scenes)} scenes, {len(cat.products)} products, "
+              f"{len(cat.categories())} categories -> {cat.root / 'manifest.json'}")
+        return 0
+    cat = open_catalog()
+    if a.scenes_dir is None and a.products_dir is None:
+        raise ValueError("catalog import needs --scenes DIR and/or --products DIR")
+    cat, skipped = import_folders(cat, a.scenes_dir, a.products_dir, a.annotations)
+    for s in skipped:
+        print(f"skipped {s}")
+    print(f"catalog: {len(cat.scenes)} scenes, {len(cat.products)} products "
+          f"({len(skipped)} files skipped) -> {cat.root / 'manifest.json'}")
+    return 0
+
+
+def cmd_stage(a) -> int:
+    from .pipeline import StageRequest, run_stage
+
+    req = StageRequest(product=a.product, scene_id=a.scene, top_k=a.top_k,
+                       backends=[b for b in a.backends.split(",") if b] if a.backends else None,
+                       category=a.category, scale=a.scale, seed=a.seed)
+    result = run_stage(req, out_dir=Path(a.out))
+    chosen = result.scene_id
+    print(f"staged {result.product_name} in scene {chosen}: "
+          + ", ".join(f"{o.backend} {o.latency_ms:.0f} ms" for o in result.outputs if o.ok)
+          + f" -> {Path(a.out) / 'report.json'}")
+    for o in result.outputs:
+        if not o.ok:
+            print(f"  {o.backend}: not run ({o.error})")
+    return 0
+
+
+def cmd_train(a) -> int:
+    from models.train import train
+
+    res = train(a)
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from .evaluate import run_evaluation
+
+    report = run_evaluation(pairs=a.pairs, out_dir=Path(a.out), backends=a.backends,
+                            bootstrap=a.bootstrap, seed=a.seed)
+    print(report["summary"])
+    return 0
+
+
+def cmd_parallax(a) -> int:
+    from .images import load_image, load_mask
+    from .parallax import animate
+
+    path = animate(load_image(a.image, keep_alpha=False), load_mask(a.mask), Path(a.out),
+                   frames=a.frames)
+    print(f"parallax animation -> {path}")
+    return 0
+
+
+def cmd_audit(a) -> int:
+    from db import cli as audit_cli
+
+    return audit_cli.run(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m stager", description="Product Stager")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("catalog", help="build the default catalog or import folders")
+    c.add_argument("action", choices=["build", "import"])
+    c.add_argument("--scenes", type=int, default=None, help="build: number of scenes")
+    c.add_argument("--products", type=int, default=None, help="build: number of products")
+    c.add_argument("--seed", type=int, default=None)
+    c.add_argument("--scenes-dir", "--scene-dir", dest="scenes_dir", type=Path, default=None,
+                   help="import: folder of staged scenes")
+    c.add_argument("--products-dir", dest="products_dir", type=Path, default=None,
+                   help="import: folder of product photos")
+    c.add_argument("--annotations", type=Path, default=None,
+                   help="import: CSV or JSONL with file, mask, box, category")
+    c.set_defaults(fn=cmd_catalog)
+
+    s = sub.add_parser("stage", help="stage one product")
+    s.add_argument("--product", required=True, help="catalog product id or image path")
+    s.add_argument("--scene", default=None, help="scene id (default: best retrieved)")
+    s.add_argument("--top-k", type=int, default=None)
+    s.add_argument("--backends", default=None, help="comma list (default: every available)")
+    s.add_argument("--category", default=None)
+    s.add_argument("--scale", type=float, default=1.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.set_defaults(fn=cmd_stage)
+
+    t = sub.add_parser("train", help="train a compact model on the default catalog")
+    t.add_argument("model", choices=["pix2pix", "edgeconnect", "diffusion"])
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--res", type=int, default=128)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--out", default="models/weights")
+    t.add_argument("--log-dir", default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--blocks", type=int, default=4, help="edgeconnect residual blocks")
+    t.add_argument("--stage", choices=["edge", "inpaint", "all"], default="all")
+    t.add_argument("--boundary-lambda", type=float, default=4.0)
+    t.add_argument("--boundary-sigma", type=float, default=4.0)
+    t.add_argument("--pairs", type=int, default=1200, help="precomputed training pairs")
+    t.add_argument("--sample-every", type=int, default=250)
+    t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("evaluate", help="backends on held-out pairs with ground truth")
+    e.add_argument("--pairs", type=int, default=48)
+    e.add_argument("--out", required=True)
+    e.add_argument("--backends", default=None)
+    e.add_argument("--bootstrap", type=int, default=500)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(fn=cmd_evaluate)
+
+    x = sub.add_parser("parallax", help="2.5D parallax animation of a staged image")
+    x.add_argument("--image", required=True)
+    x.add_argument("--mask", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--frames", type=int, default=48)
+    x.set_defaults(fn=cmd_parallax)
+
+    au = sub.add_parser("audit", help="audit campaigns and reports")
+    au.add_argument("action", choices=["create", "report", "simulate", "export"])
+    au.add_argument("--name", default="method-audit")
+    au.add_argument("--samples", type=int, default=100)
+    au.add_argument("--tasks", default="paper", help="'paper' or sysA:sysB,sysC:sysD")
+    au.add_argument("--campaign", default=None)
+    au.add_argument("--out", default=None)
+    au.add_argument("--bootstrap", type=int, default=1000)
+    au.add_argument("--seed", type=int, default=0)
+    au.add_argument("--auditors", type=int, default=3)
+    au.set_defaults(fn=cmd_audit)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if getattr(a, "threads", 0):
+        import torch
+
+        torch.set_num_threads(a.threads)
+    try:
+        return a.fn(a)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, never a traceback
+        msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        print(f"error: {msg}", file=sys.stderr)
+        return 2

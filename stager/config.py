@@ -1,0 +1,126 @@
+"""Every setting of Product Stager, read from ``STAGER_*`` environment variables in one place.
+
+Nothing else in the project reads the environment. ``get_settings()`` returns a cached object;
+tests call ``reset_settings()`` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_data_dir() -> Path:
+    # On a Hugging Face Space with persistent storage, /data survives restarts.
+    if Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data/product-stager")
+    return REPO_ROOT / "data"
+
+
+@dataclass
+class Settings:
+    """All tunables. Each field maps to ``STAGER_<FIELD_NAME_UPPER>``."""
+
+    data_dir: Path = None  # type: ignore[assignment]  # catalog, caches, index, outputs
+    db_url: str = ""  # SQLAlchemy URL of the audit database; default sqlite in data_dir
+    weights_dir: Path = REPO_ROOT / "models" / "weights"  # project-trained compact weights
+    catalog_scenes: int = 240  # scenes in the embedded default catalog
+    catalog_products: int = 60  # unstaged (held-out) catalog products
+    catalog_seed: int = 7
+    max_pixels: int = 40_000_000  # decompression-bomb guard for uploads
+    max_side: int = 2048  # uploads are downscaled to this longest side
+    # segmentation
+    sam_checkpoint: str = ""  # path to a segment-anything checkpoint (.pth)
+    sam_model_type: str = "vit_b"
+    allow_download: bool = False  # fetch pretrained weights when online
+    # retrieval
+    embedder: str = "auto"  # auto | clip | descriptor
+    clip_model: str = "ViT-B-32"
+    clip_pretrained: str = ""  # local path or open_clip tag; empty = not configured
+    index_factory: str = "Flat"  # faiss index_factory string
+    top_k: int = 8
+    rerank_pool: int = 32  # candidates fetched before the fit-aware rerank
+    rerank_gap_weight: float = 0.5  # score = similarity - weight * gap ratio
+    # compositing
+    gap_margin: int = 6  # pixels the old mask is dilated by before the new product is removed
+    feather: int = 3  # feather radius (px) of pastes
+    context_scale: float = 1.6  # context window side / mask bbox side for backends
+    # models
+    device: str = "cpu"
+    boundary_lambda: float = 4.0  # weighted boundary loss strength (0 = EdgeConnect baseline)
+    boundary_sigma: float = 4.0  # px
+    diffusion_model_id: str = ""  # local path / hub id of an SD inpainting model
+    diffusion_steps: int = 20
+    seed: int = 0
+    # app
+    app_concurrency: int = 1  # concurrent model jobs in the Gradio queue
+    app_auth: str = ""  # "user:pass,user2:pass2" for local launch auth
+    app_port: int = 7860
+
+    def __post_init__(self) -> None:
+        if self.data_dir is None:
+            self.data_dir = _default_data_dir()
+        self.data_dir = Path(self.data_dir)
+        self.weights_dir = Path(self.weights_dir)
+        if not self.db_url:
+            self.db_url = f"sqlite:///{self.data_dir / 'audit.sqlite'}"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.data_dir / "catalog"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+def _coerce(value: str, kind: type, name: str):
+    if kind is bool:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"STAGER_{name.upper()}={value!r} is not a boolean (use 1/0)")
+    try:
+        return kind(value)
+    except ValueError as exc:
+        raise ValueError(f"STAGER_{name.upper()}={value!r} is not a valid {kind.__name__}") from exc
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``env`` (default ``os.environ``); bad values raise ``ValueError``."""
+    env = dict(os.environ if env is None else env)
+    kwargs = {}
+    defaults = Settings()
+    for f in fields(Settings):
+        key = f"STAGER_{f.name.upper()}"
+        if key in env:
+            kind = type(getattr(defaults, f.name))
+            kind = Path if isinstance(getattr(defaults, f.name), Path) else kind
+            kwargs[f.name] = _coerce(env[key], kind, f.name)
+    return Settings(**kwargs)
+
+
+_SETTINGS: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once."""
+    global _SETTINGS
+    if _SETTINGS is None:
+        _SETTINGS = load_settings()
+    return _SETTINGS
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment, then call this)."""
+    global _SETTINGS
+    _SETTINGS = None
+
+
+def gradio_env() -> dict[str, str]:
+    """Environment the app must run with offline (analytics off)."""
+    return {"GRADIO_ANALYTICS_ENABLED": "False"}

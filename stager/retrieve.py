@@ -1,0 +1,136 @@
+"""Scene retrieval: nearest old products by embedding, reranked by how well the new product
+fits where the old one stood.
+
+``score = similarity - gap_weight * gap_ratio`` where the gap ratio is ``|old minus new| /
+|old|`` after placing the new product over the old one: inpainting a small region is easier,
+so a close fit matters as much as a close look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .catalog import Catalog, CatalogError
+from .composite import crop_to_alpha
+from .config import get_settings
+from .embed import get_embedder, scene_crop
+from .index import VectorIndex
+
+FIT_SIDE = 96  # gap ratios are computed on old masks cropped to their box, this many px
+
+
+@dataclass
+class Candidate:
+    scene_id: str
+    category: str
+    similarity: float
+    gap_ratio: float
+    score: float
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _fit_mask(mask: np.ndarray) -> np.ndarray:
+    """The old mask cropped to its box and shrunk so its long side is <= FIT_SIDE."""
+    ys, xs = np.nonzero(mask)
+    crop = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.uint8)
+    s = min(1.0, FIT_SIDE / max(crop.shape))
+    if s < 1.0:
+        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))),
+                          interpolation=cv2.INTER_NEAREST)
+    return crop.astype(bool)
+
+
+def fit_gap_ratio(product_alpha: np.ndarray, old_fit: np.ndarray) -> float:
+    """Gap ratio of a product silhouette (``hxw`` alpha of the cropped product, uint8) placed
+    bottom-centre, aspect kept, into an old mask already cropped to its box (``_fit_mask``)."""
+    bh, bw = old_fit.shape
+    ph, pw = product_alpha.shape
+    s = min(bw / pw, bh / ph)
+    nw, nh = max(1, round(pw * s)), max(1, round(ph * s))
+    new = cv2.resize(product_alpha, (nw, nh), interpolation=cv2.INTER_AREA) > 127
+    canvas = np.zeros((bh, bw), bool)
+    x0 = (bw - nw) // 2
+    canvas[bh - nh:bh, x0:x0 + nw] = new[:bh, :bw - x0]
+    n = old_fit.sum()
+    return float((old_fit & ~canvas).sum() / n) if n else 1.0
+
+
+class Retriever:
+    """Holds the embedder, the faiss index and the old masks of one catalog."""
+
+    def __init__(self, catalog: Catalog, embedder=None, index: VectorIndex | None = None,
+                 progress=None):
+        self.catalog = catalog
+        self.embedder = embedder or get_embedder()
+        st = get_settings()
+        self.folder = st.cache_dir / "index" / self.embedder.name.replace(":", "_").replace("/", "_")
+        expect = {"fingerprint": catalog.fingerprint(), "embedder": self.embedder.name,
+                  "factory": st.index_factory}
+        self.index = index or VectorIndex.load(self.folder, expect)
+        self._fits: dict[str, np.ndarray] = {}
+        if self.index is None:
+            self.index = self.build(progress)
+        self.index_meta = self.index.meta
+
+    def _scenes_with_masks(self):
+        return [s for s in self.catalog.scenes if s.mask]
+
+    def build(self, progress=None) -> VectorIndex:
+        """Embed every scene's old product and write the index (catalog changed or first use)."""
+        st = get_settings()
+        scenes = self._scenes_with_masks()
+        if not scenes:
+            raise CatalogError("the catalog has no scenes with an old-product mask to search")
+        vecs, ids = [], []
+        for i, s in enumerate(scenes):
+            img, mask = self.catalog.scene_image(s.id), self.catalog.scene_mask(s.id)
+            vecs.append(self.embedder(scene_crop(img, mask)))
+            ids.append(s.id)
+            self._fits[s.id] = _fit_mask(mask)
+            if progress:
+                progress((i + 1) / len(scenes), f"indexing scene {i + 1}/{len(scenes)}")
+        index = VectorIndex.build(np.stack(vecs), ids, st.index_factory,
+                                  {"fingerprint": self.catalog.fingerprint(),
+                                   "embedder": self.embedder.name})
+        index.save(self.folder)
+        np.savez_compressed(self.folder / "fits.npz", **{k: v for k, v in self._fits.items()})
+        return index
+
+    def _fit(self, scene_id: str) -> np.ndarray:
+        if not self._fits:
+            path = self.folder / "fits.npz"
+            if path.is_file():
+                with np.load(path) as z:
+                    self._fits = {k: z[k] for k in z.files}
+        if scene_id not in self._fits:
+            self._fits[scene_id] = _fit_mask(self.catalog.scene_mask(scene_id))
+        return self._fits[scene_id]
+
+    def search(self, product: np.ndarray, k: int | None = None, category: str | None = None,
+               rerank: bool = True) -> list[Candidate]:
+        """Top-``k`` scenes for a product (``HxWx4 uint8`` cutout), best first.
+
+        ``category`` keeps only scenes of that category; ``rerank=False`` orders by similarity
+        alone (the gap ratio is still reported).
+        """
+        st = get_settings()
+        k = k or st.top_k
+        query = self.embedder(product)
+        alpha = crop_to_alpha(product)[..., 3]
+        pool = len(self.index.ids) if category else max(st.rerank_pool, k)
+        hits = self.index.search(query, pool)
+        out = []
+        for sid, sim in hits:
+            scene = self.catalog.scene(sid)
+            if category and scene.category != category:
+                continue
+            g = fit_gap_ratio(alpha, self._fit(sid))
+            out.append(Candidate(sid, scene.category, sim, g, sim - st.rerank_gap_weight * g))
+        if rerank:
+            out.sort(key=lambda c: -c.score)
+        return out[:k]

@@ -1,0 +1,334 @@
+"""Masks: the product cutout and proposals for the old product in a scene.
+
+``cutout`` turns a product shot on a plain background into RGBA. ``Segmenter`` answers point
+and box prompts with up to three candidate masks: with SAM (segment-anything) when a checkpoint
+is configured, else with GrabCut, labelled as the classical fallback. Either way the expensive
+per-image state (SAM's image embedding; GrabCut's colour models) is computed once per image,
+kept in memory, and for SAM also on disk, so a click never recomputes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .config import get_settings
+from .images import ImageError, bbox, check_mask, disk
+
+# ------------------------------------------------------------------ cutout
+
+
+def border_color(rgb: np.ndarray, width: int = 4) -> tuple[np.ndarray, float]:
+    """Median colour of the image border and its spread (mean abs deviation)."""
+    b = np.concatenate([rgb[:width].reshape(-1, 3), rgb[-width:].reshape(-1, 3),
+                        rgb[:, :width].reshape(-1, 3), rgb[:, -width:].reshape(-1, 3)])
+    med = np.median(b.astype(np.float32), axis=0)
+    spread = float(np.abs(b.astype(np.float32) - med).mean())
+    return med, spread
+
+
+def cutout(image: np.ndarray, tolerance: float = 10.0, soft: float = 6.0,
+           min_component: float = 0.02) -> np.ndarray:
+    """Alpha for a product photographed on a plain background: ``HxWx4 uint8``.
+
+    An RGBA input with real transparency keeps its alpha. Otherwise the background colour is
+    the median of the border; pixels farther than ``tolerance`` (plus the border's own noise)
+    are product; morphology removes specks; components smaller than ``min_component`` of the
+    largest are dropped; the edge gets a ``soft``-level ramp. Raises ``ImageError`` when
+    nothing stands out from the background (an empty or all-white product).
+    """
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ImageError("the product image must be RGB or RGBA")
+    if image.shape[2] == 4 and image[..., 3].min() < 250:
+        if (image[..., 3] > 8).sum() < 16:
+            raise ImageError("the product image is fully transparent")
+        return image.copy()
+    rgb = image[..., :3]
+    bg, spread = border_color(rgb)
+    d = np.abs(rgb.astype(np.float32) - bg).max(axis=2)
+    d = cv2.GaussianBlur(d, (3, 3), 0)
+    t = tolerance + 2.0 * spread
+    hard = (d > t).astype(np.uint8)
+    hard = cv2.morphologyEx(hard, cv2.MORPH_OPEN, disk(1))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(hard, 8)
+    if n <= 1:
+        raise ImageError("the product cannot be told from its background (empty or all one "
+                         "colour): use a photo of the product on a plain background")
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = 1 + np.nonzero(areas >= max(areas.max() * min_component, 16))[0]
+    fg = np.isin(labels, keep)
+    if fg.sum() < 64:
+        raise ImageError("the product is too small to cut out (under 64 pixels)")
+    if fg.mean() > 0.98:
+        raise ImageError("the product fills the whole photo: no background to remove")
+    # soft edge: ramp alpha by the colour distance across the threshold, only near the edge
+    ramp = np.clip((d - (t - soft)) / (2 * soft), 0, 1)
+    near = cv2.dilate(fg.astype(np.uint8), disk(2)).astype(bool)
+    core = cv2.erode(fg.astype(np.uint8), disk(1)).astype(bool)
+    alpha = np.where(core, 1.0, np.where(near, ramp, 0.0))
+    alpha = np.where(fg & ~core, np.maximum(alpha, 0.5), alpha)
+    a8 = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
+    return np.dstack([rgb, a8])
+
+
+# ------------------------------------------------------------------ proposals
+
+
+@dataclass
+class Proposal:
+    """Candidate masks for one prompt, best first."""
+
+    masks: list[np.ndarray]  # each HxW bool
+    scores: list[float]
+    method: str  # "sam" or "grabcut (classical fallback)"
+
+
+def sam_status() -> tuple[bool, str]:
+    """Whether SAM weights are configured, and if not, why and how to enable them."""
+    st = get_settings()
+    if not st.sam_checkpoint:
+        return False, ("no SAM checkpoint configured: set STAGER_SAM_CHECKPOINT to a "
+                       "segment-anything .pth (vit_b) to use SAM; GrabCut is used meanwhile")
+    if not Path(st.sam_checkpoint).is_file():
+        return False, f"STAGER_SAM_CHECKPOINT={st.sam_checkpoint} does not exist"
+    return True, f"SAM {st.sam_model_type} from {st.sam_checkpoint}"
+
+
+def load_sam(checkpoint: str, model_type: str = "vit_b"):
+    """Build a segment-anything model from a checkpoint; clear error for a bad file."""
+    import torch
+    from segment_anything import sam_model_registry
+
+    if model_type not in sam_model_registry:
+        raise ValueError(f"STAGER_SAM_MODEL_TYPE={model_type!r} is not one of "
+                         f"{sorted(sam_model_registry)}")
+    try:
+        sam = sam_model_registry[model_type]()
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        sam.load_state_dict(state)
+    except Exception as exc:  # corrupt file, wrong architecture
+        raise ValueError(f"SAM checkpoint {checkpoint} could not be loaded ({exc.__class__.__name__}); "
+                         "check STAGER_SAM_CHECKPOINT and STAGER_SAM_MODEL_TYPE") from exc
+    return sam.eval()
+
+
+def image_key(image: np.ndarray) -> str:
+    """Content hash of an image, the cache key of its embedding."""
+    h = hashlib.sha1(image.tobytes())
+    h.update(str(image.shape).encode())
+    return h.hexdigest()[:20]
+
+
+class Segmenter:
+    """Stateful mask proposer: ``set_image`` once per image, then ``predict`` per click.
+
+    ``sam`` is a segment-anything ``Sam`` (None = GrabCut fallback). Embeddings are cached in
+    memory (LRU of ``cache_size`` images) and, when ``disk_cache`` is given, on disk.
+    """
+
+    def __init__(self, sam=None, disk_cache: Path | None = None, cache_size: int = 16,
+                 work_side: int = 256):
+        self.sam = sam
+        self.disk_cache = Path(disk_cache) if disk_cache else None
+        self.cache_size = cache_size
+        self.work_side = work_side
+        self._cache: OrderedDict[str, dict] = OrderedDict()
+        self._lock = threading.Lock()
+        self.image: np.ndarray | None = None
+        self.key: str | None = None
+        self.stats = {"embeddings_computed": 0, "cache_hits": 0}
+        if sam is not None:
+            from segment_anything import SamPredictor
+
+            self.predictor = SamPredictor(sam)
+
+    @property
+    def method(self) -> str:
+        return "sam" if self.sam is not None else "grabcut (classical fallback)"
+
+    @classmethod
+    def from_settings(cls) -> "Segmenter":
+        ok, _ = sam_status()
+        st = get_settings()
+        sam = load_sam(st.sam_checkpoint, st.sam_model_type) if ok else None
+        return cls(sam, st.cache_dir / ("sam" if sam is not None else "grabcut"))
+
+    # ---- embedding
+    def set_image(self, image: np.ndarray, key: str | None = None) -> None:
+        """Compute (or fetch from cache) the per-image state for ``image`` (HxWx3 uint8)."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ImageError("the scene must be an HxWx3 uint8 RGB image")
+        key = key or image_key(image)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                self.stats["cache_hits"] += 1
+            else:
+                state = self._load_disk(key)
+                if state is None:
+                    state = self._embed(image)
+                    self.stats["embeddings_computed"] += 1
+                    self._save_disk(key, state)
+                else:
+                    self.stats["cache_hits"] += 1
+                self._cache[key] = state
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+            self.image, self.key = image, key
+
+    def _embed(self, image: np.ndarray) -> dict:
+        if self.sam is not None:
+            import torch
+
+            with torch.no_grad():
+                self.predictor.set_image(image)
+            return {"features": self.predictor.features.detach().clone(),
+                    "original_size": self.predictor.original_size,
+                    "input_size": self.predictor.input_size}
+        # GrabCut: work on a downscaled copy; the "embedding" is that copy.
+        s = self.work_side / max(image.shape[:2])
+        small = cv2.resize(image, (max(1, round(image.shape[1] * s)),
+                                   max(1, round(image.shape[0] * s))), interpolation=cv2.INTER_AREA)
+        return {"small": small, "scale": s}
+
+    def _path(self, key: str) -> Path | None:
+        return self.disk_cache / f"{key}.pt" if self.disk_cache and self.sam is not None else None
+
+    def _load_disk(self, key: str) -> dict | None:
+        path = self._path(key)
+        if path is None or not path.is_file():
+            return None
+        import torch
+
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # a corrupt cache file is recomputed, not fatal
+            path.unlink(missing_ok=True)
+            return None
+
+    def _save_disk(self, key: str, state: dict) -> None:
+        path = self._path(key)
+        if path is None:
+            return
+        import torch
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    # ---- prompts
+    def predict(self, points: list[tuple[float, float]] | None = None,
+                labels: list[int] | None = None,
+                box: tuple[int, int, int, int] | None = None) -> Proposal:
+        """Up to three masks for positive (label 1) / negative (0) points and/or a box.
+
+        Points are ``(x, y)`` pixels of the image given to ``set_image``.
+        """
+        if self.image is None or self.key not in self._cache:
+            raise RuntimeError("Segmenter.predict called before set_image: choose a scene first")
+        points = list(points or [])
+        labels = list(labels if labels is not None else [1] * len(points))
+        if len(labels) != len(points):
+            raise ValueError("points and labels differ in length")
+        if not points and box is None:
+            raise ImageError("give at least one point or a box")
+        state = self._cache[self.key]
+        if self.sam is not None:
+            return self._predict_sam(state, points, labels, box)
+        return self._predict_grabcut(state, points, labels, box)
+
+    def _predict_sam(self, state, points, labels, box) -> Proposal:
+        import torch
+
+        p = self.predictor
+        p.features = state["features"]
+        p.original_size = state["original_size"]
+        p.input_size = state["input_size"]
+        p.is_image_set = True
+        with torch.no_grad():
+            masks, scores, _ = p.predict(
+                point_coords=np.array(points, np.float32) if points else None,
+                point_labels=np.array(labels, np.int32) if points else None,
+                box=np.array(box, np.float32) if box is not None else None,
+                multimask_output=True)
+        order = np.argsort(-scores)
+        return Proposal([masks[i].astype(bool) for i in order],
+                        [float(scores[i]) for i in order], self.method)
+
+    def _predict_grabcut(self, state, points, labels, box) -> Proposal:
+        small, s = state["small"], state["scale"]
+        H, W = self.image.shape[:2]
+        h, w = small.shape[:2]
+        pts = [(int(x * s), int(y * s)) for x, y in points]
+        if box is not None:
+            rect = [int(v * s) for v in box]
+        else:
+            pos = [q for q, lab in zip(pts, labels) if lab == 1] or pts
+            xs, ys = [q[0] for q in pos], [q[1] for q in pos]
+            r = max(12, int(0.18 * max(h, w)))
+            rect = [min(xs) - r, min(ys) - r, max(xs) + r, max(ys) + r]
+        x0, y0 = max(0, rect[0]), max(0, rect[1])
+        x1, y1 = min(w - 1, rect[2]), min(h - 1, rect[3])
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            raise ImageError("the box is too small to segment")
+        candidates = []
+        for shrink in (0.0, 0.04, -0.04):  # three readings of the same prompt
+            dx, dy = int(shrink * (x1 - x0)), int(shrink * (y1 - y0))
+            r = (max(0, x0 + dx), max(0, y0 + dy), min(w - 1, x1 - dx) - max(0, x0 + dx),
+                 min(h - 1, y1 - dy) - max(0, y0 + dy))
+            m = np.zeros((h, w), np.uint8)
+            m[r[1]:r[1] + r[3], r[0]:r[0] + r[2]] = cv2.GC_PR_FGD
+            for (px, py), lab in zip(pts, labels):
+                if 0 <= px < w and 0 <= py < h:
+                    cv2.circle(m, (px, py), 3, cv2.GC_FGD if lab == 1 else cv2.GC_BGD, -1)
+            bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+            try:
+                cv2.grabCut(small, m, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
+            except cv2.error:
+                continue
+            fg = np.isin(m, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+            fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, disk(1))
+            n, lab_img, stats, _ = cv2.connectedComponentsWithStats(fg, 8)
+            if n > 1:
+                big = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+                fg = (lab_img == big).astype(np.uint8)
+            full = cv2.resize(fg, (W, H), interpolation=cv2.INTER_LINEAR) > 0
+            if full.any():
+                # score: how much of the prompt rectangle's content the mask explains
+                candidates.append((full, float(fg.sum() / max(1, r[2] * r[3]))))
+        if not candidates:
+            raise ImageError("no mask could be proposed for this prompt")
+        candidates.sort(key=lambda c: -c[1])
+        return Proposal([c[0] for c in candidates], [c[1] for c in candidates], self.method)
+
+
+def refine(mask: np.ndarray, add: np.ndarray | None = None, remove: np.ndarray | None = None,
+           dilation: int = 0) -> np.ndarray:
+    """Apply brush strokes and dilation (positive) or erosion (negative) to a mask."""
+    out = mask.copy()
+    if add is not None:
+        out |= add
+    if remove is not None:
+        out &= ~remove
+    if dilation > 0:
+        out = cv2.dilate(out.astype(np.uint8), disk(dilation)).astype(bool)
+    elif dilation < 0:
+        out = cv2.erode(out.astype(np.uint8), disk(-dilation)).astype(bool)
+    return out
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks (1.0 when both are empty)."""
+    union = (a | b).sum()
+    return float((a & b).sum() / union) if union else 1.0
+
+
+__all__ = ["cutout", "Segmenter", "Proposal", "sam_status", "refine", "mask_iou", "check_mask",
+           "bbox"]
