@@ -95,7 +95,8 @@ def load_image(src: Source, keep_alpha: bool = True, max_side: int | None = None
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{name} is too large to open safely ({exc.__class__.__name__})") from exc
+        raise ImageError(f"{name} is over the limit of {settings.max_pixels:,} pixels; "
+                         "downscale it or raise STAGER_MAX_PIXELS") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{name} is not an image that can be read ({exc.__class__.__name__})") from exc
     if im.size[0] == 0 or im.size[1] == 0:

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from stager.composite import add_shadow, gap_mask, gap_ratio, paste, place
+from stager.images import ImageError, dilate
+
+
+def _product(w, h, color=(200, 0, 0)):
+    p = np.zeros((h, w, 4), np.uint8)
+    p[..., :3] = color
+    p[..., 3] = 255
+    return p
+
+
+def test_place_keeps_aspect_and_anchors_bottom_centre():
+    old = np.zeros((100, 100), bool)
+    old[40:80, 20:80] = True  # box 60 wide, 40 tall
+    pl = place(_product(30, 30), old)  # square -> 40x40
+    assert pl.sprite.shape[:2] == (40, 40)
+    assert pl.box == (30, 40, 70, 80)
+    flipped = place(_product(30, 30), old, scale=0.5, offset=(0.25, 0.0), flip=True)
+    assert flipped.box[3] == 80 and flipped.box[2] - flipped.box[0] == 20
+    assert (flipped.box[0] + flipped.box[2]) / 2 == pytest.approx(50 + 15, abs=1)
+
+
+def test_gap_is_disjoint_from_product_and_inside_dilated_old(catalog):
+    s = catalog.scenes[5]
+    old = catalog.scene_mask(s.id)
+    for p in catalog.products[:10]:
+        pl = place(catalog.product_image(p.id), old)
+        gap = gap_mask(old, pl.mask, 6)
+        assert not (gap & pl.mask).any()
+        assert not (gap & ~dilate(old, 6)).any()
+        assert 0.0 <= gap_ratio(old, pl.mask) <= 1.0
+
+
+def test_gap_ratio_by_hand():
+    old = np.zeros((10, 10), bool)
+    old[:, :4] = True
+    new = np.zeros_like(old)
+    new[:, :1] = True
+    assert gap_ratio(old, new) == 0.75
+
+
+def test_bad_placements():
+    old = np.zeros((50, 50), bool)
+    with pytest.raises(ImageError, match="empty"):
+        place(_product(5, 5), old)
+    old[:, :] = True
+    with pytest.raises(ImageError, match="larger than the scene"):
+        place(_product(10, 10), old, scale=2.0)
+    with pytest.raises(ImageError, match="no visible pixels"):
+        place(np.zeros((5, 5, 4), np.uint8), old)
+
+
+def test_paste_and_shadow():
+    img = np.full((60, 60, 3), 200, np.uint8)
+    old = np.zeros((60, 60), bool)
+    old[20:50, 20:40] = True
+    pl = place(_product(10, 15), old)
+    out = paste(img, pl)
+    assert out[pl.mask].tolist()[0] == [200, 0, 0]
+    assert np.array_equal(out[~dilate(pl.mask, 1)], img[~dilate(pl.mask, 1)])
+    shaded = add_shadow(img, pl)
+    below = shaded[pl.box[3] - 1, pl.box[2] + 2]
+    assert below.mean() < 200 and np.array_equal(shaded[pl.mask], out[pl.mask])

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from stager.catalog import Catalog
+from stager.embed import ClipEmbedder, DescriptorEmbedder, scene_crop
+from stager.retrieve import Retriever, fit_gap_ratio
+from stager.segment import cutout
+
+
+@pytest.fixture(scope="module")
+def retriever(catalog):
+    return Retriever(catalog, DescriptorEmbedder())
+
+
+def test_same_category_first_and_rerank_shrinks_the_gap(catalog, retriever):
+    hits, before, after = 0, [], []
+    for p in catalog.products:
+        product = cutout(catalog.product_image(p.id)[..., :3])
+        ranked = retriever.search(product, k=5)
+        plain = retriever.search(product, k=5, rerank=False)
+        hits += ranked[0].category == p.category
+        after.append(np.mean([c.gap_ratio for c in ranked]))
+        before.append(np.mean([c.gap_ratio for c in plain]))
+        assert [c.score for c in ranked] == sorted([c.score for c in ranked], reverse=True)
+    assert hits / len(catalog.products) >= 0.9
+    assert np.mean(after) < np.mean(before)
+
+
+def test_category_filter(catalog, retriever):
+    product = catalog.product_image(catalog.products[0].id)
+    got = retriever.search(product, k=50, category="bed")
+    assert got and all(c.category == "bed" for c in got)
+    assert len(got) == sum(s.category == "bed" for s in catalog.scenes)
+
+
+def test_index_is_persisted_and_rebuilt_when_the_catalog_changes(catalog, retriever):
+    again = Retriever(catalog, DescriptorEmbedder())
+    assert again.index.ids == retriever.index.ids  # loaded, same order
+    smaller = Catalog(catalog.root, catalog.scenes[:20], catalog.products, catalog.seed)
+    rebuilt = Retriever(smaller, DescriptorEmbedder())
+    assert len(rebuilt.index.ids) == 20
+    back = Retriever(catalog, DescriptorEmbedder())
+    assert len(back.index.ids) == len(catalog.scenes)
+
+
+def test_index_factory_setting(catalog, settings_env):
+    import faiss
+
+    settings_env(INDEX_FACTORY="HNSW16")
+    r = Retriever(catalog, DescriptorEmbedder())
+    assert isinstance(faiss.downcast_index(r.index.index), faiss.IndexHNSWFlat)
+    settings_env(INDEX_FACTORY="NoSuchIndex")
+    with pytest.raises(ValueError, match="index_factory"):
+        Retriever(catalog, DescriptorEmbedder())
+
+
+def test_fit_gap_ratio_by_hand():
+    old = np.ones((10, 10), bool)
+    half = np.full((10, 5), 255, np.uint8)  # a product half as wide: fits 5 of 10 columns
+    assert fit_gap_ratio(half, old) == pytest.approx(0.5)
+    assert fit_gap_ratio(np.full((4, 4), 255, np.uint8), old) == 0.0
+
+
+def test_descriptor_is_unit_norm_and_crop_uses_the_mask(catalog):
+    s = catalog.scenes[0]
+    crop = scene_crop(catalog.scene_image(s.id), catalog.scene_mask(s.id))
+    assert crop.shape[2] == 4 and (crop[..., 3] > 0).sum() == catalog.scene_mask(s.id).sum()
+    v = DescriptorEmbedder()(crop)
+    assert v.dtype == np.float32 and abs(np.linalg.norm(v) - 1) < 1e-5
+
+
+def test_clip_embedder_wiring_with_a_tiny_open_clip():
+    import open_clip
+    import torch
+
+    torch.manual_seed(0)
+    cfg = {"embed_dim": 16,
+           "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8,
+                          "head_width": 16},
+           "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 2,
+                        "layers": 1}}
+    model = open_clip.model.CLIP(**cfg)
+    pre = open_clip.image_transform(32, is_train=False)
+    emb = ClipEmbedder(model, pre, model_name="tiny")
+    img = np.zeros((40, 30, 4), np.uint8)
+    img[5:35, 5:25] = (200, 30, 30, 255)
+    v = emb(img)
+    assert v.shape == (16,) and abs(np.linalg.norm(v) - 1) < 1e-5
+    img2 = img.copy()
+    img2[..., :3] = (30, 30, 200)
+    assert not np.allclose(v, emb(img2))

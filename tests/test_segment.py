@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from stager.images import ImageError
+from stager.segment import Segmenter, cutout, load_sam, mask_iou, refine
+from stager.synth import catalog_shot
+from tests.conftest import tiny_sam
+
+
+def test_cutout_matches_true_alpha_on_default_products(catalog):
+    ious = []
+    for p in catalog.products:
+        shot = catalog.product_image(p.id)  # RGB on white + true alpha
+        alpha = cutout(shot[..., :3])[..., 3]
+        ious.append(mask_iou(alpha > 127, shot[..., 3] > 127))
+    ious = np.array(ious)
+    assert ious.mean() >= 0.95, ious.mean()
+    assert ious.min() >= 0.88, ious.min()
+
+
+def test_cutout_keeps_real_alpha_and_rejects_empty_products(catalog):
+    shot = catalog.product_image(catalog.products[1].id)
+    assert np.array_equal(cutout(shot), shot)  # real transparency is kept
+    with pytest.raises(ImageError, match="cannot be told"):
+        cutout(np.full((64, 64, 3), 255, np.uint8))
+    with pytest.raises(ImageError, match="transparent"):
+        cutout(np.zeros((64, 64, 4), np.uint8))
+
+
+def test_cutout_on_grey_noisy_background():
+    rng = np.random.default_rng(0)
+    shot = catalog_shot({"family": "cabinet", "width_m": 1.0, "height_m": 1.0,
+                         "color": (150, 40, 40), "wood": (120, 80, 45), "paint": (40, 45, 50),
+                         "green": (50, 110, 50), "variant": 0, "count": 2, "seed": 1}, 256)
+    a = shot[..., 3:4] / 255.0
+    bg = 200 + rng.normal(0, 2, shot[..., :3].shape)
+    rgb = np.clip(shot[..., :3] * a + bg * (1 - a), 0, 255).astype(np.uint8)
+    out = cutout(rgb)
+    assert mask_iou(out[..., 3] > 127, shot[..., 3] > 127) > 0.95
+
+
+def test_sam_wiring_caches_the_embedding(tmp_path):
+    sam = tiny_sam()
+    img = np.random.default_rng(1).integers(0, 255, (80, 120, 3), dtype=np.uint8)
+    seg = Segmenter(sam, disk_cache=tmp_path)
+    assert seg.method == "sam"
+    seg.set_image(img, key="scene-a")
+    prop = seg.predict([(60, 40)], [1])
+    assert len(prop.masks) == 3 and prop.masks[0].shape == (80, 120)
+    assert prop.masks[0].dtype == bool
+    assert prop.scores == sorted(prop.scores, reverse=True)
+    # same prompt, same answer; a second set_image is a cache hit, not a recomputation
+    seg.set_image(img, key="scene-a")
+    again = seg.predict([(60, 40)], [1])
+    assert all(np.array_equal(a, b) for a, b in zip(prop.masks, again.masks))
+    assert seg.stats == {"embeddings_computed": 1, "cache_hits": 1}
+    # a fresh segmenter finds the embedding on disk
+    seg2 = Segmenter(sam, disk_cache=tmp_path)
+    seg2.set_image(img, key="scene-a")
+    assert seg2.stats["embeddings_computed"] == 0
+    boxed = seg2.predict(box=(10, 10, 100, 70))
+    assert len(boxed.masks) == 3
+
+
+def test_predict_before_set_image_is_refused():
+    with pytest.raises(RuntimeError, match="before set_image"):
+        Segmenter(None).predict([(1, 1)], [1])
+
+
+def test_corrupt_sam_checkpoint_names_file_and_setting(tmp_path):
+    bad = tmp_path / "sam_vit_b.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError) as e:
+        load_sam(str(bad), "vit_b")
+    assert "sam_vit_b.pth" in str(e.value) and "STAGER_SAM_CHECKPOINT" in str(e.value)
+
+
+def test_grabcut_fallback_recovers_the_old_product_from_its_box(catalog):
+    seg = Segmenter(None)
+    ious = []
+    for s in catalog.scenes[:12]:
+        img, mask = catalog.scene_image(s.id), catalog.scene_mask(s.id)
+        seg.set_image(img, key=s.id)
+        prop = seg.predict(box=tuple(s.box))
+        assert "fallback" in prop.method
+        ious.append(max(mask_iou(m, mask) for m in prop.masks))
+    assert np.mean(ious) > 0.75, ious
+
+
+def test_negative_point_removes_region(catalog):
+    s = catalog.scenes[0]
+    seg = Segmenter(None)
+    seg.set_image(catalog.scene_image(s.id), key=s.id)
+    x0, y0, x1, y1 = s.box
+    pos = seg.predict([((x0 + x1) / 2, (y0 + y1) / 2)], [1])
+    assert pos.masks[0][int((y0 + y1) / 2), int((x0 + x1) / 2)]
+
+
+def test_refine_strokes_and_dilation():
+    m = np.zeros((20, 20), bool)
+    m[5:10, 5:10] = True
+    add = np.zeros_like(m)
+    add[0, 0] = True
+    rem = np.zeros_like(m)
+    rem[5, 5] = True
+    out = refine(m, add, rem)
+    assert out[0, 0] and not out[5, 5] and out.sum() == m.sum()
+    assert refine(m, dilation=2).sum() > m.sum() > refine(m, dilation=-1).sum()
