@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 
 class WeightsError(RuntimeError):
     """Missing or unreadable weights; names the file and the setting."""
 
 
-def save(model: torch.nn.Module, path: Path, meta: dict) -> Path:
+def save(model, path: Path, meta: dict) -> Path:
     """Write ``model``'s parameters as fp16 safetensors; ``meta`` goes into the header."""
+    import torch
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -34,14 +33,14 @@ def read_meta(path: Path) -> dict:
         raise WeightsError(f"{path} not found: train it with `python -m stager train` or point "
                            "STAGER_WEIGHTS_DIR at a folder that has it")
     try:
-        with safe_open(str(path), "pt") as f:
+        with safe_open(str(path), "np") as f:  # header only; no torch needed
             return json.loads((f.metadata() or {}).get("meta", "{}"))
     except Exception as exc:
         raise WeightsError(f"{path} is not a readable safetensors file ({exc.__class__.__name__}); "
                            "retrain it or fix STAGER_WEIGHTS_DIR") from exc
 
 
-def load_into(model: torch.nn.Module, path: Path) -> torch.nn.Module:
+def load_into(model, path: Path):
     """Load fp16 weights into ``model`` (kept in fp32); raises ``WeightsError`` naming the file."""
     from safetensors.torch import load_file
 

@@ -1,0 +1,126 @@
+"""Backends side by side: every backend on the same gap, streamed as each finishes, with
+latency and weights; unavailable ones greyed with the reason; a before/after slider,
+downloads, and "send to audit pool"."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from stager.backends import REGISTRY, get_backend
+from stager.config import get_settings
+from stager.images import save_png
+from stager.pipeline import get_context, prepare, run_backend
+
+from . import register
+from .common import Session, UserError, friendly, friendly_gen, grey_card
+from .placement import controls, request
+
+try:  # Hugging Face ZeroGPU; optional everywhere else
+    import spaces  # type: ignore
+
+    gpu = spaces.GPU
+except Exception:  # noqa: BLE001 - the package is absent or not on a Space
+    def gpu(fn):
+        return fn
+
+
+@gpu
+def _run_one(prep, name, seed):
+    return run_backend(prep, name, seed=seed)
+
+
+@friendly_gen
+def run_all(state: Session, scale, dx, dy, flip, dilation, seed=0, progress=gr.Progress()):
+    """Generator -> (state, gallery, before/after, message) after each backend."""
+    req = request(state, scale, dx, dy, flip, dilation, int(seed))
+    prep = prepare(req, get_context())
+    state.outputs, state.composite = {}, prep.composite
+    items, t0 = [], time.perf_counter()
+    names = list(REGISTRY)
+    yield state, items, None, "Running…"
+    for i, name in enumerate(names):
+        progress((i + 0.5) / len(names), desc=f"{name}…")
+        b = get_backend(name)
+        ok, why = b.available()
+        if not ok:
+            items.append((grey_card(f"{b.label}: unavailable. {why}"), f"{name} · unavailable: {why}"))
+            yield state, items, None, f"{name} unavailable."
+            continue
+        out = _run_one(prep, name, int(seed))
+        if out.ok:
+            state.outputs[name] = out.image
+            items.append((out.image, f"{out.label} · {out.latency_ms:.0f} ms · {out.tier}"))
+        else:
+            items.append((grey_card(f"{b.label} failed: {out.error}"), f"{name} · failed: {out.error}"))
+        yield state, items, (prep.composite, out.image) if out.ok else None, f"{name} done."
+    total = (time.perf_counter() - t0) * 1000
+    yield state, items, _slider(state), f"All backends done in {total:.0f} ms. Click an output to compare or download."
+
+
+def _slider(state: Session, name: str | None = None):
+    if not state.outputs:
+        return None
+    name = name or next(iter(state.outputs))
+    return (state.composite, state.outputs[name])
+
+
+@friendly
+def pick(state: Session, evt: gr.SelectData):
+    """Gallery click -> (before/after, download file)."""
+    names = [n for n in REGISTRY]
+    shown = [n for n in names]  # gallery order = registry order
+    idx = evt.index if isinstance(evt.index, int) else evt.index[0]
+    name = shown[idx]
+    if name not in state.outputs:
+        raise UserError(f"{name} produced no output")
+    path = save_png(get_settings().data_dir / "outputs" / f"{state.scene_id}_{name}_{int(time.time())}.png",
+                    state.outputs[name])
+    return _slider(state, name), gr.update(value=str(path), visible=True)
+
+
+@friendly
+def send_to_pool(state: Session):
+    """Store every output of this job as audit items (neutral file names)."""
+    if not state.outputs:
+        raise UserError("run the backends first")
+    from db.campaign import store_image
+    from db.store import Store
+
+    store = Store(get_settings().db_url)
+    n = 0
+    for name, img in state.outputs.items():
+        store_image(store, img, state.product_name or "uploaded", state.scene_id, name,
+                    {"backend": name}, in_pool=True)
+        n += 1
+    return f"Sent {n} outputs of scene {state.scene_id} to the audit pool."
+
+
+def render():
+    with gr.Column():
+        gr.Markdown("### 5 · Backends side by side")
+        with gr.Row():
+            seed = gr.Number(0, label="seed", precision=0, minimum=0, scale=1)
+            run = gr.Button("Run all backends", variant="primary", scale=3, elem_id="run-backends")
+        gallery = gr.Gallery(label="Outputs", columns=5, height=300, elem_id="outputs-gallery",
+                             allow_preview=True)
+        slider = gr.ImageSlider(label="Before / after (composite vs output)", height=360,
+                                elem_id="before-after")
+        with gr.Row():
+            download = gr.DownloadButton("Download selected output", visible=False)
+            pool = gr.Button("Send outputs to audit pool", elem_id="send-pool")
+        msg = gr.Markdown("", elem_id="outputs-msg")
+    register(out_seed=seed, out_run=run, out_gallery=gallery, out_slider=slider,
+             out_download=download, out_pool=pool, out_msg=msg)
+
+
+def listen(state, concurrency: int):
+    from . import get
+
+    get("out_run").click(run_all, [state] + controls() + [get("out_seed")],
+                         [state, get("out_gallery"), get("out_slider"), get("out_msg")],
+                         concurrency_limit=concurrency, concurrency_id="models")
+    get("out_gallery").select(pick, [state], [get("out_slider"), get("out_download")])
+    get("out_pool").click(send_to_pool, [state], [get("out_msg")])

@@ -1,0 +1,75 @@
+"""Placement: scale / offset / flip of the new product, dilation of the old mask, and the
+composite preview with the gap overlay."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from stager.images import overlay
+from stager.pipeline import StageRequest, get_context, prepare
+from stager.segment import refine
+
+from . import register
+from .common import Session, UserError, friendly
+
+
+def request(state: Session, scale: float, dx: float, dy: float, flip: bool, dilation: int,
+            seed: int = 0) -> StageRequest:
+    if state.product is None:
+        raise UserError("pick or upload a product first")
+    if state.scene is None:
+        raise UserError("choose a scene first")
+    if state.mask is None or not state.mask.any():
+        raise UserError("the old-product mask is empty: click on the product or paint it")
+    mask = refine(state.mask, dilation=int(dilation))
+    return StageRequest(product=state.product, scene_id=state.scene_id, old_mask=mask,
+                        scale=float(scale), offset=(float(dx), float(dy)), flip=bool(flip),
+                        seed=seed)
+
+
+@friendly
+def preview(state: Session, scale, dx, dy, flip, dilation):
+    """-> (state, composite with gap overlay, message)."""
+    if state.product is None or state.scene is None or state.mask is None:
+        return state, None, "Choose a product and a scene to see the composite."
+    prep = prepare(request(state, scale, dx, dy, flip, dilation), get_context())
+    state.composite = prep.composite
+    ratio = prep.gap.sum() / max(1, prep.old_mask.sum())
+    img = overlay(prep.composite, prep.gap, color=(255, 200, 0), alpha=0.55)
+    return state, img, f"Gap to fill: {int(prep.gap.sum()):,} px ({ratio:.0%} of the old product)."
+
+
+def render():
+    with gr.Column():
+        gr.Markdown("### 4 · Placement")
+        with gr.Row():
+            scale = gr.Slider(0.3, 2.0, value=1.0, step=0.05, label="scale", elem_id="scale")
+            dilation = gr.Slider(-10, 20, value=0, step=1, label="mask dilation (px)")
+        with gr.Row():
+            dx = gr.Slider(-0.5, 0.5, value=0.0, step=0.01, label="offset x (× box width)")
+            dy = gr.Slider(-0.5, 0.5, value=0.0, step=0.01, label="offset y (× box height)")
+            flip = gr.Checkbox(False, label="flip")
+        comp = gr.Image(label="Composite (yellow: the gap to inpaint)", interactive=False,
+                        height=360, elem_id="composite")
+        msg = gr.Markdown("", elem_id="placement-msg")
+    register(place_scale=scale, place_dx=dx, place_dy=dy, place_flip=flip, place_dilation=dilation,
+             place_composite=comp, place_msg=msg)
+
+
+def controls():
+    from . import get
+
+    return [get("place_scale"), get("place_dx"), get("place_dy"), get("place_flip"),
+            get("place_dilation")]
+
+
+def listen(state, mask_events):
+    from . import get
+
+    inputs = [state] + controls()
+    outs = [state, get("place_composite"), get("place_msg")]
+    for ev in mask_events:
+        ev.success(preview, inputs, outs)
+    for c in controls():
+        (c.release if hasattr(c, "release") and c.__class__.__name__ == "Slider" else c.change)(
+            preview, inputs, outs)

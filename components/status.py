@@ -1,0 +1,40 @@
+"""Status: every model, its tier, and how to enable a missing one."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from stager.backends import status as backend_status
+from stager.embed import clip_status
+from stager.segment import sam_status
+
+from . import register
+
+COLUMNS = ["component", "tier", "available", "detail / how to enable"]
+
+
+def rows() -> list[list[str]]:
+    out = [[r["label"], r["tier"], "yes" if r["available"] else "no", r["detail"]]
+           for r in backend_status()]
+    ok, why = sam_status()
+    out.append(["mask proposals", "pretrained (SAM)" if ok else "classical (GrabCut fallback)",
+                "yes", why])
+    ok, why = clip_status()
+    out.append(["retrieval embedder", "pretrained (open_clip)" if ok else
+                "classical (colour + silhouette descriptor)", "yes", why])
+    return out
+
+
+def render():
+    gr.Markdown("### Models and tiers\nTrained compact weights ship with the app; pretrained "
+                "foundation models load when configured; classical fallbacks always work.")
+    table = gr.Dataframe(value=rows(), headers=COLUMNS, interactive=False, wrap=True,
+                         elem_id="status-table")
+    refresh = gr.Button("Refresh", size="sm")
+    register(status_table=table, status_refresh=refresh)
+
+
+def listen():
+    from . import get
+
+    get("status_refresh").click(rows, None, get("status_table"))
