@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import audit, mask, outputs, placement, product, results, scenes, status
+from . import api, audit, mask, outputs, placement, product, results, scenes, status
 from .common import Session
 
 CSS = """
@@ -46,5 +46,6 @@ def build(concurrency: int = 1) -> gr.Blocks:
         audit.listen()
         results.listen()
         status.listen()
+        api.render_and_listen()
         demo.load(None, None, None, js=audit.KEYS_JS)
     return demo

@@ -1,0 +1,187 @@
+"""The app's handlers called directly, select and click events included."""
+
+import io
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from components import audit, mask, outputs, placement, product, results, scenes, status
+from components.common import Session
+from stager.backends import REGISTRY
+
+
+def sel(index, value=None):
+    return gr.SelectData(None, {"index": index, "value": value})
+
+
+def _flow(catalog, product_idx=0):
+    state, preview, msg = product.pick_product(Session(), sel(product_idx))
+    state, items, _ = scenes.search(state, 6, scenes.ANY)
+    out = mask.open_scene(state, sel(0))
+    return out[0], items
+
+
+def test_product_pick_and_cutout(catalog):
+    state, preview, msg = product.pick_product(Session(), sel(3))
+    pid = catalog.products[3].id
+    assert state.product_name == pid and pid in msg
+    assert preview.shape[:2] == state.product.shape[:2] and preview.shape[2] == 3
+    # checkerboard shows where alpha is 0
+    assert preview[0, 0].tolist() in ([235, 235, 235], [200, 200, 200])
+
+
+@pytest.mark.parametrize("kind", ["16bit", "cmyk", "palette"])
+def test_upload_unusual_modes(tmp_path, kind):
+    im = Image.new("RGB", (120, 100), "white")
+    im.paste((180, 30, 30), (30, 20, 90, 80))
+    path = tmp_path / f"p_{kind}.{'tif' if kind == 'cmyk' else 'png'}"
+    if kind == "16bit":
+        a = (np.asarray(im.convert("L")).astype(np.uint16) * 257)
+        Image.fromarray(a).save(path)
+    elif kind == "cmyk":
+        im.convert("CMYK").save(path)
+    else:
+        im.convert("P").save(path)
+    state, preview, msg = product.upload_product(Session(), str(path))
+    alpha = state.product[..., 3] > 127
+    assert alpha[50, 60] and not alpha[5, 5] and abs(alpha.mean() - 0.3) < 0.05
+
+
+def test_bad_uploads_give_one_line_errors(tmp_path, settings_env):
+    bad = tmp_path / "doc.pdf"
+    bad.write_bytes(b"%PDF-1.4")
+    with pytest.raises(gr.Error) as e:
+        product.upload_product(Session(), str(bad))
+    assert "doc.pdf" in e.value.message and "\n" not in e.value.message
+    white = tmp_path / "white.png"
+    Image.new("RGB", (50, 50), "white").save(white)
+    with pytest.raises(gr.Error, match="cannot be told"):
+        product.upload_product(Session(), str(white))
+    settings_env(MAX_PIXELS=10_000)
+    big = tmp_path / "big.png"
+    Image.new("RGB", (400, 400), "red").save(big)
+    with pytest.raises(gr.Error, match="over the limit"):
+        product.upload_product(Session(), str(big))
+
+
+def test_order_errors():
+    with pytest.raises(gr.Error, match="product first"):
+        scenes.search(Session(), 5, scenes.ANY)
+    with pytest.raises(gr.Error, match="retrieve scenes first"):
+        mask.open_scene(Session(), sel(0))
+    with pytest.raises(gr.Error, match="choose a scene first"):
+        mask.click(Session(), "add (+)", sel([10, 10]))
+    with pytest.raises(gr.Error, match="product first"):
+        outputs.run_all(Session(), 1, 0, 0, False, 0).__next__()
+    with pytest.raises(gr.Error, match="run the backends first"):
+        outputs.send_to_pool(Session())
+
+
+def test_scene_search_captions_and_filter(catalog):
+    state, _, _ = product.pick_product(Session(), sel(0))
+    state, items, msg = scenes.search(state, 5, "bed")
+    assert len(items) == 5
+    for path, caption in items:
+        sid = caption.split(" · ")[0]
+        assert catalog.scene(sid).category == "bed"
+        assert "sim" in caption and "gap" in caption and "score" in caption
+
+
+def test_mask_panel_click_choose_brush_undo(catalog):
+    state, _ = _flow(catalog)
+    stored = catalog.scene_mask(state.scene_id)
+    assert np.array_equal(state.mask, stored) and state.method == mask.STORED
+    assert len(state.proposals) == 3
+    x0, y0, x1, y1 = state.box
+    out = mask.click(state, "add (+)", sel([(x0 + x1) // 2, (y0 + y1) // 2]))
+    state = out[0]
+    assert "fallback" in state.method or state.method == "sam"
+    assert state.mask[(y0 + y1) // 2, (x0 + x1) // 2]
+    assert "updated in" in out[5]
+    before = state.mask.copy()
+    # brush: add a square far from the product, remove one pixel inside it
+    layer_add = np.zeros((*state.mask.shape, 4), np.uint8)
+    layer_add[5:25, 5:25, 3] = 255
+    layer_rem = np.zeros_like(layer_add)
+    layer_rem[10, 10, 3] = 255
+    view, editor, badge, msg = mask.apply_brush(state, {"background": None,
+                                                        "layers": [layer_add, layer_rem]})
+    assert state.mask[6, 6] and not state.mask[10, 10] and "brush" in badge
+    assert editor["layers"] == [] and editor["background"].shape == state.scene.shape
+    mask.undo(state)
+    assert np.array_equal(state.mask, before)
+    view, editor, badge = mask.choose(state, "candidate 2 (score 0.50)")
+    assert np.array_equal(state.mask, state.proposals[1])
+
+
+def test_placement_preview_and_empty_mask(catalog):
+    state, _ = _flow(catalog)
+    state, img, msg = placement.preview(state, 1.0, 0.0, 0.0, False, 0)
+    assert img.shape == state.scene.shape and "Gap to fill" in msg
+    _, img2, _ = placement.preview(state, 0.6, 0.1, 0.0, True, 3)
+    assert not np.array_equal(img, img2)
+    state.mask = np.zeros_like(state.mask)
+    with pytest.raises(gr.Error, match="mask is empty"):
+        placement.preview(state, 1.0, 0, 0, False, 0)
+
+
+def test_run_all_streams_every_backend(catalog, tiny_weights, settings_env):
+    settings_env(WEIGHTS_DIR=tiny_weights)
+    state, _ = _flow(catalog, 2)
+    steps = list(outputs.run_all(state, 1.0, 0.0, 0.0, False, 0))
+    assert len(steps) == len(REGISTRY) + 2  # "running", one per backend, final
+    final_state, items, slider, msg = steps[-1]
+    assert len(items) == len(REGISTRY) and "All backends done" in msg
+    assert set(final_state.outputs) == set(REGISTRY)
+    assert slider[0].shape == slider[1].shape == state.scene.shape
+    before_after, download = outputs.pick(final_state, sel(len(REGISTRY) - 1))
+    assert np.array_equal(before_after[1], final_state.outputs["telea"])
+    assert download["value"].endswith(".png")
+    msg = outputs.send_to_pool(final_state)
+    assert f"Sent {len(REGISTRY)} outputs" in msg
+
+
+def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, settings_env):
+    settings_env(WEIGHTS_DIR=tmp_path)
+    state, _ = _flow(catalog, 4)
+    *_, (final, items, _, msg) = list(outputs.run_all(state, 1.0, 0.0, 0.0, False, 0))
+    captions = [c for _, c in items]
+    assert sum("unavailable" in c for c in captions) == len(REGISTRY) - 1
+    assert any(c.startswith("Telea") for c in captions)
+    assert all("STAGER_WEIGHTS_DIR" in c for c in captions if "unavailable" in c)
+    rows = status.rows()
+    assert any(r[1] == "missing" and "not found" in r[3] for r in rows)
+    assert any(r[0] == "mask proposals" and "GrabCut" in r[1] for r in rows)
+
+
+def test_voting_tab_blind_votes_once(catalog, tmp_path):
+    from db.campaign import plan, store_image
+    from db.store import Store
+    from stager.config import get_settings
+
+    store = Store(get_settings().db_url)
+    rng = np.random.default_rng(0)
+    ids = [store_image(store, rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), "p", f"s{k}", sysn)
+           for k in range(3) for sysn in ("sysA", "sysB")]
+    cid = store.create_campaign("ui-test", [{"name": "A vs B", "a": "sysA", "b": "sysB"}],
+                                plan([("A vs B", ids[2 * k], ids[2 * k + 1]) for k in range(3)], [], 0, 0))
+    label = f"{cid}: ui-test"
+    assert label in audit.campaign_choices()
+    with pytest.raises(gr.Error, match="name"):
+        audit.next_item(label, "", {})
+    cur, left, right, prog, msg, _ = audit.next_item(label, "alice", {})
+    # blind: neutral, content-hashed file names with no system name
+    assert "sysA" not in left and "sysB" not in right and left.endswith(".png")
+    voted = audit.vote("left")(label, "alice", cur, "nice")
+    dup = audit.vote("right")(label, "alice", cur, "")  # a double click on the same screen
+    assert "already judged" in dup[4]
+    votes = store.votes(cid)
+    assert len(votes) == 1 and votes[0]["outcome"] == "left" and votes[0]["comment"] == "nice"
+    assert "1 of 3" in voted[3]
+    table, chart, csv = results.show(label, 50)
+    assert "A vs B" in table and chart.endswith(".png") and csv.endswith(".csv")
+    store.set_status(cid, "closed")
+    with pytest.raises(gr.Error, match="closed"):
+        audit.vote("left")(label, "alice", voted[0], "")

@@ -1,0 +1,100 @@
+"""The app launched for real: gradio_client through the whole flow, and headless Chromium
+clicking through the page (Debian chromium driven by Playwright)."""
+
+import os
+import shutil
+import socket
+import time
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_app(catalog, tiny_weights):
+    os.environ["STAGER_WEIGHTS_DIR"] = str(tiny_weights)  # every backend available, fast
+    from stager.config import reset_settings
+
+    reset_settings()
+    import app as app_module
+
+    port = _free_port()
+    t0 = time.perf_counter()
+    demo = app_module.create_app()
+    kw = app_module.launch_kwargs()
+    kw.update(server_port=port, prevent_thread_lock=True)
+    demo.launch(**kw)
+    startup = time.perf_counter() - t0
+    yield f"http://127.0.0.1:{port}/", startup
+    demo.close()
+    del os.environ["STAGER_WEIGHTS_DIR"]
+    reset_settings()
+
+
+def test_gradio_client_whole_flow(live_app, catalog):
+    from gradio_client import Client
+
+    url, _ = live_app
+    client = Client(url, verbose=False)
+    pid = catalog.products[5].id
+    cands = client.predict(pid, 4, "", api_name="/retrieve")
+    assert len(cands) == 4 and cands[0]["category"] == catalog.product(pid).category
+    sid = cands[0]["scene_id"]
+    box = catalog.scene(sid).box
+    centre = [(box[0] + box[2]) // 2, (box[1] + box[3]) // 2, 1]
+    info, overlay_path = client.predict(sid, [centre], api_name="/propose")
+    assert info["area"] > 0 and len(info["scores"]) == 3 and os.path.isfile(overlay_path)
+    rep, composite, gallery = client.predict(pid, sid, None, "telea,edgeconnect,pix2pix",
+                                             api_name="/stage")
+    assert rep["scene"] == sid and rep["mask_method"] == "stored annotation"
+    assert [o["backend"] for o in rep["outputs"] if o["ok"]] == ["telea", "edgeconnect", "pix2pix"]
+    assert len(gallery) == 3 and all(os.path.isfile(g["image"]) for g in gallery)
+    with pytest.raises(Exception) as e:
+        client.predict("nope", 3, "", api_name="/retrieve")
+    assert "nope" in str(e.value)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and not os.path.exists(CHROMIUM),
+                    reason="Debian chromium is not installed (.ci/run installs it)")
+def test_browser_clicks_through_the_main_flow(live_app, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, startup = live_app
+    assert startup < 60
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.goto(url, wait_until="domcontentloaded")
+        page.locator("#product-gallery button.thumbnail-item").first.click(timeout=60_000)
+        page.wait_for_selector("#product-cutout img", timeout=30_000)
+        scene = page.locator("#scene-gallery button.thumbnail-item").first
+        scene.wait_for(timeout=30_000)
+        scene.click()
+        page.wait_for_selector("#mask-view img", timeout=30_000)
+        page.wait_for_function("document.querySelector('#mask-badge').innerText.includes('stored')",
+                               timeout=30_000)
+        # a click on the scene adds a point and re-proposes the mask
+        img = page.locator("#mask-view img")
+        box = img.bounding_box()
+        img.click(position={"x": box["width"] * 0.5, "y": box["height"] * 0.55})
+        page.wait_for_function(
+            "document.querySelector('#mask-msg').innerText.includes('point')", timeout=30_000)
+        page.wait_for_selector("#composite img", timeout=30_000)
+        page.locator("#run-backends").click()
+        page.wait_for_function(
+            "document.querySelector('#outputs-msg').innerText.includes('All backends done')",
+            timeout=120_000)
+        n = page.locator("#outputs-gallery button.thumbnail-item").count()
+        page.screenshot(path=str(tmp_path / "stage.png"), full_page=True)
+        browser.close()
+    assert n == 5
+    assert (tmp_path / "stage.png").stat().st_size > 50_000
