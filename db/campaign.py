@@ -66,25 +66,21 @@ def plan(task_items: list[tuple[str, int, int]], gold_items: list[tuple[int, int
     order = list(rng.permutation(len(specs)))
     specs = [specs[i] for i in order]
     n_rep = int(round(repeat_share * len(task_items)))
-    originals = [i for i, s in enumerate(specs) if s["gold"] is None]
-    picks = rng.choice(originals, size=min(n_rep, len(originals)), replace=False) if originals else []
     out = [dict(s, repeat_of=None) for s in specs]
-    for i in sorted(int(p) for p in picks):
-        s = specs[i]
-        # the repeat is placed later than its original, sides swapped
-        pos = int(rng.integers(i + 1, len(out) + 1))
-        out.insert(pos, {"task": s["task"], "left": s["right"], "right": s["left"], "gold": None,
-                         "repeat_of": ("ref", i)})
-    # resolve references to positions in the final list
-    index_of = {}
-    k = 0
-    for pos, s in enumerate(out):
-        if s["repeat_of"] is None:
-            index_of[k] = pos
-            k += 1
+    originals = [s for s in out if s["gold"] is None]
+    picks = rng.choice(len(originals), size=min(n_rep, len(originals)), replace=False) \
+        if originals else []
+    for k in sorted(int(p) for p in picks):
+        orig = originals[k]
+        cur = next(p for p, s in enumerate(out) if s is orig)
+        # the repeat comes after its original, with sides swapped
+        pos = int(rng.integers(cur + 1, len(out) + 1))
+        out.insert(pos, {"task": orig["task"], "left": orig["right"], "right": orig["left"],
+                         "gold": None, "repeat_of": orig})
+    where = {id(s): p for p, s in enumerate(out)}
     for s in out:
         if s["repeat_of"] is not None:
-            s["repeat_of"] = index_of[s["repeat_of"][1]]
+            s["repeat_of"] = where[id(s["repeat_of"])]
     return out
 
 

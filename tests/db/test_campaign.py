@@ -8,10 +8,14 @@ from db.simulate import SimAuditor, run as simulate
 from tests.db.conftest import make_items
 
 
-def test_plan_randomises_sides_adds_gold_and_swapped_repeats():
+import pytest
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_plan_randomises_sides_adds_gold_and_swapped_repeats(seed):
     task_items = [("t", 100 + k, 200 + k) for k in range(100)]
     gold = [(1, 2), (3, 4)]
-    specs = plan(task_items, gold, 0.1, seed=3)
+    specs = plan(task_items, gold, 0.1, seed=seed)
     main = [s for s in specs if s["gold"] is None and s["repeat_of"] is None]
     reps = [s for s in specs if s["repeat_of"] is not None]
     golds = [s for s in specs if s["gold"] is not None]
