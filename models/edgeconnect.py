@@ -69,15 +69,15 @@ def build_discriminator(in_ch: int, width: int = 64) -> PatchDiscriminator:
 def boundary_weight(mask: np.ndarray, lam: float, sigma: float) -> np.ndarray:
     """Per-pixel L1 weight ``1 + lam * exp(-d^2 / (2 sigma^2))`` (HxW float32).
 
-    ``d`` is the distance from a pixel centre to the boundary between hole and known pixels:
-    ``edt - 0.5`` on each side, so pixels touching the boundary get ``d = 0`` and ``1 + lam``.
+    ``d`` counts pixels from the boundary on either side (Euclidean distance transform minus
+    one), so the pixels touching the hole/known boundary get ``d = 0`` and weight ``1 + lam``.
     """
     m = mask.astype(bool)
     if not m.any() or m.all() or lam == 0:
-        return np.ones(m.shape, np.float32) * (1.0 if lam == 0 or not m.any() else 1.0)
+        return np.ones(m.shape, np.float32)
     d_in = ndimage.distance_transform_edt(m)
     d_out = ndimage.distance_transform_edt(~m)
-    d = np.where(m, d_in, d_out) - 0.5
+    d = np.where(m, d_in, d_out) - 1.0
     return (1.0 + lam * np.exp(-(d ** 2) / (2.0 * sigma ** 2))).astype(np.float32)
 
 
