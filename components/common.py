@@ -46,6 +46,14 @@ class UserError(Exception):
     """An error to show the user as one line."""
 
 
+def _as_gr_error(fn_name: str, exc: Exception) -> gr.Error:
+    if isinstance(exc, (UserError, ImageError, CatalogError, ValueError)):
+        return gr.Error(_one_line(exc), print_exception=False)
+    log.exception("handler %s failed", fn_name)  # unexpected: log it, show one line
+    return gr.Error(f"something went wrong ({exc.__class__.__name__}: {_one_line(exc)})",
+                    print_exception=False)
+
+
 def friendly(fn):
     """Turn any exception in a handler into a one-line ``gr.Error`` (never a traceback)."""
 
@@ -55,12 +63,8 @@ def friendly(fn):
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (UserError, ImageError, CatalogError, ValueError) as exc:
-            raise gr.Error(_one_line(exc), print_exception=False) from None
-        except Exception as exc:  # unexpected: log it, show one line
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"something went wrong ({exc.__class__.__name__}: {_one_line(exc)})",
-                           print_exception=False) from None
+        except Exception as exc:
+            raise _as_gr_error(fn.__name__, exc) from None
 
     return wrapper
 
@@ -74,12 +78,8 @@ def friendly_gen(fn):
             yield from fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (UserError, ImageError, CatalogError, ValueError) as exc:
-            raise gr.Error(_one_line(exc), print_exception=False) from None
         except Exception as exc:
-            log.exception("handler %s failed", fn.__name__)
-            raise gr.Error(f"something went wrong ({exc.__class__.__name__}: {_one_line(exc)})",
-                           print_exception=False) from None
+            raise _as_gr_error(fn.__name__, exc) from None
 
     return wrapper
 

@@ -220,6 +220,9 @@ def run_evaluation(pairs: int = 48, out_dir: Path | None = None, backends: str |
     res = evaluate_pairs(prs, names, ctx, progress)
     fx = feature_extractor()
     feats = {k: np.stack([fx(c) for c in v]) for k, v in res["crops"].items()}
+    # standardise by the ground truth's spread so distances read in units of its variation
+    mu, sd = feats["ground_truth"].mean(0), feats["ground_truth"].std(0) + 1e-6
+    feats = {k: (v - mu) / sd for k, v in feats.items()}
     rng = np.random.default_rng(seed)
     table = {}
     for n in names:
@@ -265,7 +268,8 @@ def _fmt(cell: dict, digits: int = 4) -> str:
 def markdown(report: dict) -> str:
     b = report["backends"]
     lines = [f"# Evaluation on {report['pairs']} held-out pairs", "",
-             f"Feature extractor for FID/KID: **{report['features']}**. "
+             f"Feature extractor for FID/KID: **{report['features']}**, standardised by the "
+             "ground truth's spread (not comparable with Inception FID). "
              "Brackets: bootstrap 95% intervals over pairs.", ""]
     if "edgeconnect" in b and "edgeconnect_baseline" in b:
         lines += ["## The method's table (copy-paste staging)", "",

@@ -235,6 +235,18 @@ def _bed(cv: _Canvas, p: dict) -> None:
         cv.rect(x, 0.9, x + 0.05, 1.0, _mul(frame, 0.6))
 
 
+DRAW = {
+    "sofa": lambda cv, p: _sofa(cv, p, p["count"]),
+    "armchair": lambda cv, p: _sofa(cv, p, 1),
+    "chair": _chair,
+    "coffee_table": _table,
+    "floor_lamp": _lamp,
+    "cabinet": _cabinet,
+    "potted_plant": _plant,
+    "bed": _bed,
+}
+
+
 def render_product(params: dict, height: int, supersample: int = 2) -> np.ndarray:
     """Draw a product sprite ``height`` px tall; returns ``HxWx4 uint8`` RGBA."""
     fam = params["family"]
@@ -242,24 +254,9 @@ def render_product(params: dict, height: int, supersample: int = 2) -> np.ndarra
     h = max(8, int(height))
     w = max(8, int(round(h * aspect)))
     cv = _Canvas(w * supersample, h * supersample, params["seed"])
-    if fam == "sofa":
-        _sofa(cv, params, params["count"])
-    elif fam == "armchair":
-        _sofa(cv, params, 1)
-    elif fam == "chair":
-        _chair(cv, params)
-    elif fam == "coffee_table":
-        _table(cv, params)
-    elif fam == "floor_lamp":
-        _lamp(cv, params)
-    elif fam == "cabinet":
-        _cabinet(cv, params)
-    elif fam == "potted_plant":
-        _plant(cv, params)
-    elif fam == "bed":
-        _bed(cv, params)
-    else:
+    if fam not in DRAW:
         raise ValueError(f"unknown furniture family {fam!r}; choose from {FAMILIES}")
+    DRAW[fam](cv, params)
     prem = cv.rgb * cv.a[..., None]
     prem = cv2.resize(prem, (w, h), interpolation=cv2.INTER_AREA)
     a = cv2.resize(cv.a, (w, h), interpolation=cv2.INTER_AREA)
