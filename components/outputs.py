@@ -5,8 +5,6 @@ downloads, and "send to audit pool"."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
-
 import gradio as gr
 
 from stager.backends import REGISTRY, get_backend
@@ -70,14 +68,12 @@ def _slider(state: Session, name: str | None = None):
 @friendly
 def pick(state: Session, evt: gr.SelectData):
     """Gallery click -> (before/after, download file)."""
-    names = [n for n in REGISTRY]
-    shown = [n for n in names]  # gallery order = registry order
     idx = evt.index if isinstance(evt.index, int) else evt.index[0]
-    name = shown[idx]
+    name = list(REGISTRY)[idx]  # the gallery shows every backend in registry order
     if name not in state.outputs:
         raise UserError(f"{name} produced no output")
-    path = save_png(get_settings().data_dir / "outputs" / f"{state.scene_id}_{name}_{int(time.time())}.png",
-                    state.outputs[name])
+    folder = get_settings().data_dir / "outputs"
+    path = save_png(folder / f"{state.scene_id}_{name}_{int(time.time())}.png", state.outputs[name])
     return _slider(state, name), gr.update(value=str(path), visible=True)
 
 
@@ -106,8 +102,8 @@ def render():
             run = gr.Button("Run all backends", variant="primary", scale=3, elem_id="run-backends")
         gallery = gr.Gallery(label="Outputs", columns=5, height=300, elem_id="outputs-gallery",
                              allow_preview=True)
-        slider = gr.ImageSlider(label="Before / after (composite vs output)", height=360,
-                                elem_id="before-after")
+        # no explicit height: in Gradio 6.31 a fixed height misaligns the two images
+        slider = gr.ImageSlider(label="Before / after (composite vs output)", elem_id="before-after")
         with gr.Row():
             download = gr.DownloadButton("Download selected output", visible=False)
             pool = gr.Button("Send outputs to audit pool", elem_id="send-pool")
