@@ -62,18 +62,29 @@ def _progress_html(done: int, total: int) -> str:
             f"<small>{done} of {total} judged</small>")
 
 
+def _resolve(campaign: str | None) -> tuple[int, str]:
+    """The chosen campaign, or the newest open one when none is chosen."""
+    if campaign:
+        return int(campaign.split(":")[0]), campaign
+    open_ = [c for c in _store().campaigns() if c.status == "open"]
+    if not open_:
+        raise UserError("no open campaign: create one with `python -m stager audit create`")
+    c = open_[-1]
+    return c.id, f"{c.id}: {c.name}"
+
+
 @friendly
 def next_item(campaign: str | None, name: str, cur: dict, request: gr.Request = None):
-    """-> (current dict, image A, image B, progress html, message, comment)."""
-    if not campaign:
-        raise UserError("choose a campaign")
+    """-> (campaign dropdown, current dict, image A, image B, progress html, message, comment)."""
     who, _ = identity(name, request)
-    cid = int(campaign.split(":")[0])
+    cid, label = _resolve(campaign)
+    menu = gr.update(choices=campaign_choices(), value=label)
     cmp_, done, total = _store().next_comparison(cid, who)
     if cmp_ is None:
-        return {}, None, None, _progress_html(done, total), "All comparisons judged: thank you!", ""
+        return (menu, {}, None, None, _progress_html(done, total),
+                "All comparisons judged: thank you!", "")
     state = {"public_id": cmp_.public_id, "campaign": cid, "shown_at": utcnow().isoformat()}
-    return (state, cmp_.left_item.path, cmp_.right_item.path, _progress_html(done, total),
+    return (menu, state, cmp_.left_item.path, cmp_.right_item.path, _progress_html(done, total),
             "Which staging looks better?", "")
 
 
@@ -88,7 +99,7 @@ def vote(outcome: str):
                                        source)
         nxt = next_item(campaign, name, {}, request)
         note = "Saved." if ok else "That comparison was already judged (nothing changed)."
-        return (*nxt[:4], f"{note} {nxt[4]}", "")
+        return (*nxt[:5], f"{note} {nxt[5]}", "")
 
     handler.__name__ = f"vote_{outcome}"
     return handler
@@ -106,11 +117,13 @@ def render():
     with gr.Column(elem_id="audit-tab"):
         gr.Markdown("### Blind A/B audit\nKeys: **A** left better · **B** right better · **T** tie · "
                     "**X** both bad · **S** skip.")
+        if get_settings().space_id:  # on a Space: identify auditors by their HF account
+            gr.LoginButton()
         with gr.Row():
             campaign = gr.Dropdown(campaign_choices(), label="campaign", elem_id="audit-campaign")
             name = gr.Textbox(label="your name (if not logged in)", elem_id="audit-name")
             start = gr.Button("Start / refresh", elem_id="audit-start")
-        progress = gr.HTML(_progress_html(0, 0))
+        progress = gr.HTML(_progress_html(0, 0), elem_id="audit-progress")
         with gr.Row():
             left = gr.Image(label="A", interactive=False, height=400, elem_id="audit-left")
             right = gr.Image(label="B", interactive=False, height=400, elem_id="audit-right")
@@ -132,8 +145,8 @@ def listen():
     from . import get
 
     campaign, name, cur = get("audit_campaign"), get("audit_name"), get("audit_cur")
-    outs = [cur, get("audit_left"), get("audit_right"), get("audit_progress"), get("audit_msg"),
-            get("audit_comment")]
+    outs = [campaign, cur, get("audit_left"), get("audit_right"), get("audit_progress"),
+            get("audit_msg"), get("audit_comment")]
     get("audit_start").click(next_item, [campaign, name, cur], outs)
     for button, outcome in zip(get("audit_buttons"), ("left", "right", "tie", "both_bad")):
         # trigger_mode="once": extra clicks while a vote is in flight are dropped

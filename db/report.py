@@ -35,6 +35,9 @@ def markdown(rep: dict) -> str:
         lines.append(f"| {r['task']} | {_pct(r['better_pct'])} | {lo:.0f}-{hi:.0f}% | "
                      f"{r['wins']} / {r['ties']} / {r['losses']} / {r['both_bad']} | "
                      f"{r['sign_p_holm']:.3g} | {'' if paper is None else f'{paper:.0f}%'} |")
+    lines += ["", "Planning: decisive votes a sign test needs (alpha 0.05, power 0.8) to tell each "
+              "task's observed win rate from 50%: " + ", ".join(
+                  f"{r['task']}: {r['needed_n'] if r['needed_n'] else 'n/a'}" for r in rep["tasks"]) + "."]
     if rep["bradley_terry"]:
         lines += ["", "## Bradley-Terry (log-strength, ties as half wins)", "",
                   "| system | log-strength | bootstrap 95% |", "|---|---|---|"]

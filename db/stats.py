@@ -77,6 +77,9 @@ def task_table(votes: list[dict], tasks: list[dict]) -> list[dict]:
                      "sign_p": sign_test(c["win"], c["loss"])})
     for r, p in zip(rows, holm([r["sign_p"] for r in rows])):
         r["sign_p_holm"] = p
+        decisive = r["wins"] + r["losses"]
+        rate = r["wins"] / decisive if decisive else 0.5
+        r["needed_n"] = required_samples(min(max(rate, 0.01), 0.99)) if rate != 0.5 else None
     return rows
 
 

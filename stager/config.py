@@ -59,6 +59,7 @@ class Settings:
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue
     app_auth: str = ""  # "user:pass,user2:pass2" for local launch auth
     app_port: int = 7860
+    space_id: str = ""  # set on Hugging Face Spaces (SPACE_ID): enables the HF login button
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -94,6 +95,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default ``os.environ``); bad values raise ``ValueError``."""
     env = dict(os.environ if env is None else env)
     kwargs = {}
+    if "SPACE_ID" in env and "STAGER_SPACE_ID" not in env:
+        env["STAGER_SPACE_ID"] = env["SPACE_ID"]
     defaults = Settings()
     for f in fields(Settings):
         key = f"STAGER_{f.name.upper()}"

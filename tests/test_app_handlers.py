@@ -171,17 +171,18 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path):
     assert label in audit.campaign_choices()
     with pytest.raises(gr.Error, match="name"):
         audit.next_item(label, "", {})
-    cur, left, right, prog, msg, _ = audit.next_item(label, "alice", {})
+    menu, cur, left, right, prog, msg, _ = audit.next_item(None, "alice", {})
+    assert menu["value"] == label  # no choice: the newest open campaign
     # blind: neutral, content-hashed file names with no system name
     assert "sysA" not in left and "sysB" not in right and left.endswith(".png")
     voted = audit.vote("left")(label, "alice", cur, "nice")
     dup = audit.vote("right")(label, "alice", cur, "")  # a double click on the same screen
-    assert "already judged" in dup[4]
+    assert "already judged" in dup[5]
     votes = store.votes(cid)
     assert len(votes) == 1 and votes[0]["outcome"] == "left" and votes[0]["comment"] == "nice"
-    assert "1 of 3" in voted[3]
+    assert "1 of 3" in voted[4]
     table, chart, csv = results.show(label, 50)
     assert "A vs B" in table and chart.endswith(".png") and csv.endswith(".csv")
     store.set_status(cid, "closed")
     with pytest.raises(gr.Error, match="closed"):
-        audit.vote("left")(label, "alice", voted[0], "")
+        audit.vote("left")(label, "alice", voted[1], "")

@@ -98,3 +98,44 @@ def test_browser_clicks_through_the_main_flow(live_app, tmp_path):
         browser.close()
     assert n == 5
     assert (tmp_path / "stage.png").stat().st_size > 50_000
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and not os.path.exists(CHROMIUM),
+                    reason="Debian chromium is not installed (.ci/run installs it)")
+def test_browser_votes_with_keyboard_shortcuts(live_app, tmp_path):
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    from db.campaign import plan, store_image
+    from db.store import Store
+    from stager.config import get_settings
+
+    store = Store(get_settings().db_url)
+    rng = np.random.default_rng(5)
+    ids = [store_image(store, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "p", f"k{k}", s)
+           for k in range(3) for s in ("left_sys", "right_sys")]
+    cid = store.create_campaign("keys", [{"name": "l vs r", "a": "left_sys", "b": "right_sys"}],
+                                plan([("l vs r", ids[2 * k], ids[2 * k + 1]) for k in range(3)], [], 0, 0))
+    url, _ = live_app
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1100})
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Audit").click()
+        page.locator("#audit-name textarea, #audit-name input").first.fill("kbd-auditor")
+        page.locator("#audit-start").click()
+        page.wait_for_selector("#audit-left img", timeout=30_000)
+        srcs = [page.locator(f"#audit-{s} img").get_attribute("src") for s in ("left", "right")]
+        assert all("sys" not in s for s in srcs)  # nothing in the URL names a system
+        page.locator("body").click(position={"x": 5, "y": 5})  # focus off the text box
+        page.keyboard.press("a")
+        page.wait_for_function("document.querySelector('#audit-msg').innerText.includes('Saved')",
+                               timeout=30_000)
+        page.keyboard.press("t")
+        page.wait_for_function("document.querySelector('#audit-progress').innerText.includes('2 of 3')",
+                               timeout=30_000)
+        page.screenshot(path=str(tmp_path / "audit.png"))
+        browser.close()
+    votes = store.votes(cid)
+    assert sorted(v["outcome"] for v in votes) == ["left", "tie"]
+    assert {v["auditor"] for v in votes} == {"kbd-auditor"}

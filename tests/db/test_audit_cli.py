@@ -1,0 +1,76 @@
+"""The audit commands end to end: the method's campaign rendered with tiny weights, votes from
+simulated auditors, the report files, a pool campaign, CSV export."""
+
+import json
+
+import numpy as np
+import pytest
+
+from db.campaign import PAPER_TASKS, create_paper_campaign
+from stager.cli import main
+
+
+def test_paper_campaign_is_blind_and_complete(store, catalog, tiny_weights, settings_env):
+    settings_env(WEIGHTS_DIR=tiny_weights)
+    cid = create_paper_campaign(store, "paper", samples=4, seed=1, gold_share=0.3)
+    c = store.campaign(cid)
+    assert [t["name"] for t in c.tasks] == [t["name"] for t in PAPER_TASKS]
+    nxt, done, total = store.next_comparison(cid, "someone")
+    assert total >= 12 and done == 0
+    for side in (nxt.left_item, nxt.right_item):
+        name = side.path.rsplit("/", 1)[-1]
+        assert side.system not in name and len(name) == len("0" * 32 + ".png")
+    with store.session() as s:
+        from sqlalchemy import select
+
+        from db.schema import Comparison, Item
+
+        systems = {i.id: i.system for i in s.scalars(select(Item))}
+        cmps = list(s.scalars(select(Comparison).where(Comparison.campaign_id == cid)))
+    tasks = {}
+    for cmp_ in cmps:
+        if cmp_.gold is None and cmp_.repeat_of is None:
+            pair = frozenset((systems[cmp_.left_item_id], systems[cmp_.right_item_id]))
+            tasks[pair] = tasks.get(pair, 0) + 1
+    assert tasks == {frozenset(("pix2pix", "ground_truth")): 4,
+                     frozenset(("edgeconnect", "ground_truth")): 4,
+                     frozenset(("edgeconnect", "pix2pix")): 4}
+    golds = [c for c in cmps if c.gold]
+    for g in golds:  # the expected side holds the ground truth, the other the broken image
+        good = g.left_item_id if g.gold == "left" else g.right_item_id
+        assert systems[good] == "ground_truth"
+
+
+def test_audit_commands(store, db_url, catalog, tmp_path, tiny_weights, settings_env, capsys):
+    settings_env(WEIGHTS_DIR=tiny_weights, DB_URL=db_url)
+    # fill the pool like the app's "send to audit pool" does
+    from db.campaign import store_image
+
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        for system in ("telea", "edgeconnect"):
+            store_image(store, rng.integers(0, 255, (16, 16, 3), dtype=np.uint8), "p", f"s{k}",
+                        system, in_pool=True)
+    assert main(["audit", "create", "--name", "pool", "--tasks", "edgeconnect:telea"]) == 0
+    assert main(["audit", "simulate", "--campaign", "pool", "--auditors", "3"]) == 0
+    out = tmp_path / "rep"
+    assert main(["audit", "report", "--campaign", "pool", "--out", str(out), "--bootstrap", "50"]) == 0
+    rep = json.loads((out / "results.json").read_text())
+    assert rep["tasks"][0]["task"] == "edgeconnect better than telea"
+    assert rep["votes"] > 0 and (out / "results.png").stat().st_size > 1000
+    md = (out / "results.md").read_text()
+    assert "Wilson" in md and "Krippendorff" in md and "Planning" in md
+    assert main(["audit", "export", "--campaign", "pool", "--out", str(tmp_path / "csv")]) == 0
+    lines = (tmp_path / "csv" / "votes.csv").read_text().strip().splitlines()
+    assert len(lines) == rep["votes"] + 1
+    capsys.readouterr()
+    assert main(["audit", "create", "--name", "x", "--tasks", "nonsense"]) == 2
+    assert "--tasks" in capsys.readouterr().err
+    assert main(["audit", "report", "--campaign", "does-not-exist", "--out", str(out)]) == 2
+
+
+def test_malformed_db_url_from_the_cli(settings_env, capsys):
+    settings_env(DB_URL="not a url ://")
+    assert main(["audit", "report"]) == 2
+    err = capsys.readouterr().err
+    assert "STAGER_DB_URL" in err and "Traceback" not in err
