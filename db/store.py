@@ -29,8 +29,9 @@ class AuditError(ValueError):
     """Bad audit input or database state; one-line message for the user."""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite files get WAL, busy timeout, FKs, immediate transactions."""
+def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, a busy timeout (how long a writer waits for
+    a lock before giving up), FKs and immediate transactions."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -41,7 +42,8 @@ def make_engine(url: str) -> Engine:
             folder = Path(db).parent
             if not folder.exists():
                 folder.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000,
+                                                  "check_same_thread": False},
                                pool_size=40, max_overflow=20)
 
         @event.listens_for(engine, "connect")
@@ -52,7 +54,7 @@ def make_engine(url: str) -> Engine:
                 cur.execute("PRAGMA journal_mode=WAL")
             except Exception:  # read-only file: WAL cannot be switched on; reads still work
                 pass
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
@@ -71,9 +73,9 @@ def make_engine(url: str) -> Engine:
 class Store:
     """The audit database: ``Store(url)`` creates or upgrades the schema."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, busy_timeout_ms: int = 30_000):
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_ms)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         try:
             self._init_schema()

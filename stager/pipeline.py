@@ -84,6 +84,13 @@ class Prepared:
     def new_mask(self) -> np.ndarray:
         return self.placement.mask
 
+    @property
+    def fill_mask(self) -> np.ndarray:
+        """What a copy-paste backend fills: the gap plus the new product's soft edge where it
+        lies over the old product (the background under that edge is not known either)."""
+        a = self.placement.alpha
+        return self.gap | ((a > 0) & (a < 1) & self.old_mask)
+
 
 @dataclass
 class StageResult:
@@ -145,17 +152,18 @@ def reset_context() -> None:
         _CONTEXT = None
 
 
-def resolve_product(product: object, catalog: Catalog) -> tuple[str, np.ndarray]:
-    """(display name, ``HxWx4`` cutout) from a catalog id, a path, bytes or an array."""
+def resolve_product(product: object, catalog: Catalog, segmenter=None) -> tuple[str, np.ndarray]:
+    """(display name, ``HxWx4`` cutout) from a catalog id, a path, bytes or an array; a SAM
+    ``segmenter`` refines cutouts of photos without transparency."""
     if isinstance(product, str) and catalog.has_product(product):
         return product, cutout(catalog.product_image(product))
     if isinstance(product, (str, Path)):
         p = Path(product)
         if not p.exists():
             raise ImageError(f"{product} is neither a catalog product id nor an image file")
-        return p.name, cutout(load_image(p, keep_alpha=True))
+        return p.name, cutout(load_image(p, keep_alpha=True), segmenter=segmenter)
     if isinstance(product, np.ndarray):
-        return "uploaded product", cutout(load_image(product, keep_alpha=True))
+        return "uploaded product", cutout(load_image(product, keep_alpha=True), segmenter=segmenter)
     raise ImageError("the product must be a catalog id, an image path or an image array")
 
 
@@ -165,7 +173,8 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     cat = ctx.catalog
     if not cat.scenes:
         raise CatalogError("the catalog is empty: build it or import scenes first")
-    name, product = resolve_product(req.product, cat)
+    seg = ctx._segmenter  # refine uploads with SAM only when a segmenter is already loaded
+    name, product = resolve_product(req.product, cat, seg if seg is not None and seg.sam else None)
     candidates: list[Candidate] = []
     if req.scene_id is None:
         candidates = ctx.retriever.search(product, req.top_k, req.category)
@@ -203,15 +212,18 @@ def run_backend(prep: Prepared, name: str, seed: int = 0, shadow: bool = True) -
     try:
         t0 = time.perf_counter()
         if name in COPY_PASTE:
-            if not prep.gap.any():
-                out = prep.composite.copy()  # the new product covers the old one entirely
-            else:
-                out = b(prep.composite, prep.gap, seed=seed, category=prep.category)
-            if shadow:
-                out = comp.add_shadow(out, prep.placement)
+            hole = prep.fill_mask
+            background = prep.scene
+            if hole.any():  # else the new product covers the old one entirely
+                filled = b(prep.composite, hole, seed=seed, category=prep.category)
+                background = np.where(hole[..., None], filled, prep.scene)
+            # the same layering as the ground truth: background, shadow, product once on top
+            out = (comp.add_shadow(background, prep.placement) if shadow
+                   else comp.paste(background, prep.placement))
         else:  # vanilla staging: the product on white at its place -> whole scene
             on_white = comp.paste(np.full_like(prep.scene, 255), prep.placement)
-            out = b(on_white, ~prep.new_mask, seed=seed)
+            generated = b(on_white, ~prep.new_mask, seed=seed)
+            out = comp.paste(generated, prep.placement)  # soft edge over the generated room
         ms = (time.perf_counter() - t0) * 1000
         return StageOutput(name, b.label, b.tier, True, out, ms)
     except (BackendUnavailable, ImageError, ValueError, RuntimeError) as exc:

@@ -34,13 +34,14 @@ def border_color(rgb: np.ndarray, width: int = 4) -> tuple[np.ndarray, float]:
 
 
 def cutout(image: np.ndarray, tolerance: float = 10.0, soft: float = 6.0,
-           min_component: float = 0.02) -> np.ndarray:
+           min_component: float = 0.02, segmenter: "Segmenter | None" = None) -> np.ndarray:
     """Alpha for a product photographed on a plain background: ``HxWx4 uint8``.
 
     An RGBA input with real transparency keeps its alpha. Otherwise the background colour is
     the median of the border; pixels farther than ``tolerance`` (plus the border's own noise)
     are product; morphology removes specks; components smaller than ``min_component`` of the
-    largest are dropped; the edge gets a ``soft``-level ramp. Raises ``ImageError`` when
+    largest are dropped; the edge gets a ``soft``-level ramp. With a SAM ``segmenter`` the
+    result is refined by SAM from its box (``refine_cutout``). Raises ``ImageError`` when
     nothing stands out from the background (an empty or all-white product).
     """
     if image.ndim != 3 or image.shape[2] not in (3, 4):
@@ -74,7 +75,29 @@ def cutout(image: np.ndarray, tolerance: float = 10.0, soft: float = 6.0,
     alpha = np.where(core, 1.0, np.where(near, ramp, 0.0))
     alpha = np.where(fg & ~core, np.maximum(alpha, 0.5), alpha)
     a8 = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
-    return np.dstack([rgb, a8])
+    out = np.dstack([rgb, a8])
+    if segmenter is not None and segmenter.sam is not None:
+        out = refine_cutout(out, segmenter)
+    return out
+
+
+def refine_cutout(rgba: np.ndarray, segmenter: "Segmenter", min_iou: float = 0.6) -> np.ndarray:
+    """Refine a colour-based cutout with a segmenter prompted by its box. SAM's mask decides
+    inside/outside; the colour estimate keeps the soft edge. When the two disagree (IoU below
+    ``min_iou``) the colour cutout is kept: a plain background is the stronger cue."""
+    a = rgba[..., 3]
+    hard = a > 127
+    box = bbox(hard)
+    if box is None:
+        return rgba
+    segmenter.set_image(np.ascontiguousarray(rgba[..., :3]))
+    m = segmenter.predict(box=box).masks[0]
+    if mask_iou(m, hard) < min_iou:
+        return rgba
+    core = cv2.erode(m.astype(np.uint8), disk(2)).astype(bool)
+    ring = cv2.dilate(m.astype(np.uint8), disk(2)).astype(bool)
+    new = np.where(core, 255, np.where(ring, a, 0)).astype(np.uint8)
+    return np.dstack([rgba[..., :3], new])
 
 
 # ------------------------------------------------------------------ proposals
@@ -89,15 +112,56 @@ class Proposal:
     method: str  # "sam" or "grabcut (classical fallback)"
 
 
-def sam_status() -> tuple[bool, str]:
-    """Whether SAM weights are configured, and if not, why and how to enable them."""
+SAM_URLS = {  # the official segment-anything checkpoints
+    "vit_b": "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+    "vit_l": "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
+    "vit_h": "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+}
+
+
+def sam_checkpoint() -> Path | None:
+    """The configured checkpoint, else one downloaded earlier into the cache, else None."""
     st = get_settings()
-    if not st.sam_checkpoint:
-        return False, ("no SAM checkpoint configured: set STAGER_SAM_CHECKPOINT to a "
-                       "segment-anything .pth (vit_b) to use SAM; GrabCut is used meanwhile")
-    if not Path(st.sam_checkpoint).is_file():
-        return False, f"STAGER_SAM_CHECKPOINT={st.sam_checkpoint} does not exist"
-    return True, f"SAM {st.sam_model_type} from {st.sam_checkpoint}"
+    if st.sam_checkpoint:
+        return Path(st.sam_checkpoint)
+    cached = st.cache_dir / "weights" / f"sam_{st.sam_model_type}.pth"
+    return cached if cached.is_file() else None
+
+
+def download_sam() -> tuple[Path | None, str]:
+    """Fetch the official checkpoint into the cache (only with STAGER_ALLOW_DOWNLOAD=1)."""
+    import urllib.request
+
+    st = get_settings()
+    url = SAM_URLS.get(st.sam_model_type)
+    if url is None:
+        return None, f"no download known for STAGER_SAM_MODEL_TYPE={st.sam_model_type}"
+    dest = st.cache_dir / "weights" / f"sam_{st.sam_model_type}.pth"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r, tmp.open("wb") as f:
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+        tmp.replace(dest)
+        return dest, f"downloaded {url}"
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return None, f"SAM download failed ({exc.__class__.__name__}); GrabCut is used"
+
+
+def sam_status() -> tuple[bool, str]:
+    """Whether SAM weights are available, and if not, why and how to enable them."""
+    st = get_settings()
+    path = sam_checkpoint()
+    if path is None:
+        hint = (" (downloaded on first use: STAGER_ALLOW_DOWNLOAD=1)" if st.allow_download else
+                " or set STAGER_ALLOW_DOWNLOAD=1 when online")
+        return False, ("no SAM checkpoint: set STAGER_SAM_CHECKPOINT to a segment-anything "
+                       f".pth{hint}; GrabCut is used meanwhile")
+    if not path.is_file():
+        return False, f"STAGER_SAM_CHECKPOINT={path} does not exist"
+    return True, f"SAM {st.sam_model_type} from {path}"
 
 
 def load_sam(checkpoint: str, model_type: str = "vit_b"):
@@ -156,7 +220,10 @@ class Segmenter:
     def from_settings(cls) -> "Segmenter":
         ok, _ = sam_status()
         st = get_settings()
-        sam = load_sam(st.sam_checkpoint, st.sam_model_type) if ok else None
+        if not ok and st.allow_download and not st.sam_checkpoint:
+            path, _ = download_sam()
+            ok = path is not None
+        sam = load_sam(str(sam_checkpoint()), st.sam_model_type) if ok else None
         return cls(sam, st.cache_dir / ("sam" if sam is not None else "grabcut"))
 
     # ---- embedding

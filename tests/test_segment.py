@@ -106,3 +106,47 @@ def test_refine_strokes_and_dilation():
     out = refine(m, add, rem)
     assert out[0, 0] and not out[5, 5] and out.sum() == m.sum()
     assert refine(m, dilation=2).sum() > m.sum() > refine(m, dilation=-1).sum()
+
+
+class _FixedSegmenter:
+    """A test double with the Segmenter interface that answers every prompt with one mask."""
+
+    sam = object()
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def set_image(self, image, key=None):
+        self.shape = image.shape[:2]
+
+    def predict(self, points=None, labels=None, box=None):
+        from stager.segment import Proposal
+
+        return Proposal([self.mask], [1.0], "sam")
+
+
+def test_refine_cutout_uses_the_mask_only_when_it_agrees():
+    from stager.segment import refine_cutout
+
+    rgba = np.zeros((60, 60, 4), np.uint8)
+    rgba[10:50, 10:50, 3] = 255
+    rgba[10:50, 10:13, 3] = 40  # a faint left edge the colour threshold half-missed
+    agree = np.zeros((60, 60), bool)
+    agree[10:50, 10:50] = True
+    out = refine_cutout(rgba, _FixedSegmenter(agree))
+    assert out[30, 20, 3] == 255 and out[5, 5, 3] == 0
+    assert out[30, 14, 3] == 255  # inside SAM's core: solid
+    disagree = np.zeros((60, 60), bool)
+    disagree[0:8, 0:8] = True
+    assert np.array_equal(refine_cutout(rgba, _FixedSegmenter(disagree)), rgba)
+
+
+def test_sam_status_names_the_settings(settings_env):
+    from stager.segment import sam_status
+
+    settings_env(SAM_CHECKPOINT="")
+    ok, why = sam_status()
+    assert not ok and "STAGER_SAM_CHECKPOINT" in why and "STAGER_ALLOW_DOWNLOAD" in why
+    settings_env(SAM_CHECKPOINT="/nope/sam.pth")
+    ok, why = sam_status()
+    assert not ok and "/nope/sam.pth" in why

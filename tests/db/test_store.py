@@ -172,3 +172,22 @@ def test_killed_process_leaves_a_consistent_database(db_url, store, tmp_path):
     nxt, done, total = after.next_comparison(cid, "fresh")
     assert nxt is not None and total == 200
     assert after.record_vote(nxt.public_id, "fresh", "left", NOW)[0]
+
+
+def test_locked_database_is_reported_and_loses_nothing(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "locked.sqlite"
+    s = Store(f"sqlite:///{path}", busy_timeout_ms=200)
+    cid = simple_campaign(s)
+    c = _cmps(s, cid)[0]
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        with pytest.raises(AuditError, match="locked"):
+            s.record_vote(c.public_id, "ann", "left", NOW)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert s.votes(cid) == []
+    assert s.record_vote(c.public_id, "ann", "left", NOW)[0]  # works once the lock is gone

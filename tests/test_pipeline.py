@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from stager.catalog import Catalog, CatalogError, Scene
+from stager.images import ImageError
+from stager.pipeline import Context, StageRequest, prepare, run_backend
+from stager.synth import contact_shadow
+
+
+def test_empty_catalog_and_bad_requests(catalog):
+    empty = Context(Catalog(catalog.root, [], catalog.products))
+    with pytest.raises(CatalogError, match="empty"):
+        prepare(StageRequest(catalog.products[0].id), empty)
+    ctx = Context(catalog)
+    sid = catalog.scenes[0].id
+    with pytest.raises(ImageError, match="empty"):
+        prepare(StageRequest(catalog.products[0].id, scene_id=sid,
+                             old_mask=np.zeros((512, 512), bool)), ctx)
+    with pytest.raises(ImageError, match="512x512"):
+        prepare(StageRequest(catalog.products[0].id, scene_id=sid,
+                             old_mask=np.ones((10, 10), bool)), ctx)
+    bare = Scene("u_bare", catalog.scenes[0].image, "sofa")
+    ctx2 = Context(Catalog(catalog.root, catalog.scenes + [bare], catalog.products))
+    with pytest.raises(ImageError, match="no stored mask"):
+        prepare(StageRequest(catalog.products[0].id, scene_id="u_bare"), ctx2)
+
+
+@pytest.fixture
+def prepared(catalog):
+    ctx = Context(catalog)
+    s = next(x for x in catalog.scenes if x.split == "eval" and x.category == "sofa")
+    p = next(x for x in catalog.products if x.category == "sofa")
+    return prepare(StageRequest(p.id, scene_id=s.id), ctx)
+
+
+def test_vanilla_staging_keeps_the_product_exactly(prepared, tiny_weights, settings_env):
+    settings_env(WEIGHTS_DIR=tiny_weights)
+    out = run_backend(prepared, "pix2pix")
+    assert out.ok, out.error
+    core = prepared.placement.alpha == 1.0
+    assert np.array_equal(out.image[core], prepared.composite[core])
+    m = prepared.new_mask
+    assert not np.array_equal(out.image[~m], prepared.composite[~m])  # background generated
+
+
+@pytest.mark.parametrize("name", ["telea", "edgeconnect", "diffusion"])
+def test_copy_paste_changes_only_the_gap_and_the_shadow(prepared, name, tiny_weights, settings_env):
+    settings_env(WEIGHTS_DIR=tiny_weights)
+    out = run_backend(prepared, name)
+    assert out.ok, out.error
+    shade = contact_shadow(prepared.scene.shape[:2], prepared.placement.box)
+    assert (prepared.gap & ~prepared.fill_mask).sum() == 0
+    untouched = ~prepared.fill_mask & (shade == 1.0) & (prepared.placement.alpha == 0)
+    assert untouched.mean() > 0.8
+    assert np.array_equal(out.image[untouched], prepared.composite[untouched])
+    # the product is on top, untouched by the fill and the shadow
+    core = prepared.new_mask & (prepared.placement.alpha == 1.0)
+    assert np.array_equal(out.image[core], prepared.composite[core])
