@@ -1,7 +1,7 @@
 """Compact pixel-space conditional inpainting diffusion (trained by the project).
 
 A diffusers ``UNet2DModel`` predicts noise from (noisy RGB, masked RGB, mask) = 7 channels.
-DDPM training; DPM-Solver++ sampling in few steps. Pretrained Stable Diffusion inpainting is
+DDPM training; DDIM (default) or DPM-Solver++ sampling in few steps. Pretrained Stable Diffusion inpainting is
 used instead when configured (see ``stager.backends.diffusion``).
 """
 
@@ -29,13 +29,16 @@ def train_scheduler():
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
 
 
-def sample_scheduler(kind: str = "dpm"):
+def sample_scheduler(kind: str = "ddim"):
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
     cfg = dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2")
     if kind == "ddim":
-        return DDIMScheduler(**cfg)
-    return DPMSolverMultistepScheduler(**cfg, algorithm_type="dpmsolver++")
+        return DDIMScheduler(**cfg, clip_sample=True)
+    # Pixel space: the predicted x0 must stay in [-1, 1]. At the cosine schedule's noisy end
+    # alpha_bar is ~0 and an unclipped x0 estimate explodes, so threshold it (like DDIM's clip).
+    return DPMSolverMultistepScheduler(**cfg, algorithm_type="dpmsolver++", thresholding=True,
+                                       sample_max_value=1.0)
 
 
 def condition(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -45,7 +48,7 @@ def condition(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def sample(unet, rgb: np.ndarray, mask: np.ndarray, steps: int = 20, seed: int = 0,
-           scheduler: str = "dpm") -> np.ndarray:
+           scheduler: str = "ddim") -> np.ndarray:
     """Inpaint one ``res x res`` uint8 RGB image; known pixels are kept."""
     sched = sample_scheduler(scheduler)
     sched.set_timesteps(steps)

@@ -336,7 +336,7 @@ def _train_diffusion(args, pool, out, log_dir) -> dict:
     path = save(unet, out / WEIGHT_FILES["diffusion"],
                 _meta("diffusion", unet, args, args.steps, wall,
                       {"config": {"res": args.res, "width": args.width},
-                       "objective": "eps, DDPM cosine 1000", "sampler": "DPM-Solver++"}))
+                       "objective": "eps, DDPM cosine 1000", "sampler": "DDIM (default) or DPM-Solver++"}))
     return {"diffusion": {"weights": str(path), "wall_s": wall}}
 
 

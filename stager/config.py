@@ -54,6 +54,7 @@ class Settings:
     boundary_sigma: float = 4.0  # px
     diffusion_model_id: str = ""  # local path / hub id of an SD inpainting model
     diffusion_steps: int = 20
+    diffusion_sampler: str = "ddim"  # ddim | dpm (compact model; DDIM measured better here)
     seed: int = 0
     # app
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue

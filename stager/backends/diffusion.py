@@ -60,8 +60,9 @@ class DiffusionBackend(Backend):
         if not ok or sd_status()[0]:
             return why
         m = weights.meta("diffusion")
+        st = get_settings()
         return (f"compact diffusion: trained compact weights, {m.get('steps')} steps at "
-                f"{m.get('res')} px, DPM-Solver++ {get_settings().diffusion_steps} steps")
+                f"{m.get('res')} px, {st.diffusion_sampler.upper()} {st.diffusion_steps} steps")
 
     def load(self):
         with self._lock:
@@ -105,4 +106,5 @@ class DiffusionBackend(Backend):
             return np.asarray(out.convert("RGB").resize((self.resolution,) * 2))
         from models.diffusion import sample
 
-        return sample(model, image, mask, steps=steps, seed=seed)
+        return sample(model, image, mask, steps=steps, seed=seed,
+                      scheduler=get_settings().diffusion_sampler)
