@@ -61,8 +61,9 @@ def build(eval_path: Path | None, weights_dir: Path, notes: str = "") -> str:
               "batches. Perceptual and style losses are off: VGG19 weights are not available "
               "offline (recorded in the metadata).",
               "- Compact diffusion: diffusers UNet2DModel on (noisy RGB, masked RGB, mask), DDPM "
-              "cosine schedule, epsilon objective weighted toward the hole, DPM-Solver++ "
-              "sampling in 20 steps.", ""]
+              "cosine schedule, epsilon objective weighted toward the hole. Sampling: DDIM, 20 "
+              "steps, started from the Telea fill noised to strength 0.5 (SDEdit); see Notes.",
+              "", "Loss curves: `curves/` beside this card.", ""]
     if eval_path and Path(eval_path).is_file():
         ev = json.loads(Path(eval_path).read_text())
         md = (Path(eval_path).parent / "eval.md").read_text() if (Path(eval_path).parent / "eval.md").is_file() else ""

@@ -48,16 +48,29 @@ def condition(img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def sample(unet, rgb: np.ndarray, mask: np.ndarray, steps: int = 20, seed: int = 0,
-           scheduler: str = "ddim") -> np.ndarray:
-    """Inpaint one ``res x res`` uint8 RGB image; known pixels are kept."""
+           scheduler: str = "ddim", init: np.ndarray | None = None,
+           strength: float = 1.0) -> np.ndarray:
+    """Inpaint one ``res x res`` uint8 RGB image; known pixels are kept.
+
+    With ``init`` (a first fill, uint8 like ``rgb``) and ``strength`` < 1, sampling starts
+    from ``init`` noised to that fraction of the schedule (SDEdit): the init gives the low
+    frequencies and the model adds the rest in ``steps * strength`` steps."""
     sched = sample_scheduler(scheduler)
     sched.set_timesteps(steps)
     img = torch.from_numpy(rgb.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
     m = torch.from_numpy(mask.astype(np.float32))[None, None]
     cond = condition(img, m)
     gen = torch.Generator().manual_seed(int(seed))
-    x = torch.randn(img.shape, generator=gen) * sched.init_noise_sigma
-    for t in sched.timesteps:
+    noise = torch.randn(img.shape, generator=gen)
+    timesteps = sched.timesteps
+    if init is not None and strength < 1.0:
+        start = int(round(len(timesteps) * (1.0 - max(strength, 0.05))))
+        timesteps = timesteps[start:]
+        x0 = torch.from_numpy(init.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+        x = sched.add_noise(x0, noise, timesteps[:1])
+    else:
+        x = noise * sched.init_noise_sigma
+    for t in timesteps:
         eps = unet(torch.cat([sched.scale_model_input(x, t), cond], 1), t).sample
         x = sched.step(eps, t, x).prev_sample
     out = img * (1 - m) + x.clamp(-1, 1) * m

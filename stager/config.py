@@ -55,6 +55,7 @@ class Settings:
     diffusion_model_id: str = ""  # local path / hub id of an SD inpainting model
     diffusion_steps: int = 20
     diffusion_sampler: str = "ddim"  # ddim | dpm (compact model; DDIM measured better here)
+    diffusion_strength: float = 0.5  # compact model: 1 = from pure noise; <1 = SDEdit from Telea
     seed: int = 0
     # app
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue

@@ -61,8 +61,10 @@ class DiffusionBackend(Backend):
             return why
         m = weights.meta("diffusion")
         st = get_settings()
+        start = ("from noise" if st.diffusion_strength >= 1 else
+                 f"SDEdit from the Telea fill at strength {st.diffusion_strength}")
         return (f"compact diffusion: trained compact weights, {m.get('steps')} steps at "
-                f"{m.get('res')} px, {st.diffusion_sampler.upper()} {st.diffusion_steps} steps")
+                f"{m.get('res')} px, {st.diffusion_sampler.upper()} {st.diffusion_steps} steps, {start}")
 
     def load(self):
         with self._lock:
@@ -91,9 +93,11 @@ class DiffusionBackend(Backend):
         return super().__call__(image, mask, **params)
 
     def run(self, image: np.ndarray, mask: np.ndarray, seed: int = 0, steps: int | None = None,
-            category: str = "", strength: float = 1.0, **_) -> np.ndarray:
+            category: str = "", strength: float | None = None, **_) -> np.ndarray:
         model = self.load()
-        steps = steps or get_settings().diffusion_steps
+        st = get_settings()
+        steps = steps or st.diffusion_steps
+        strength = st.diffusion_strength if strength is None else float(strength)
         if self._kind == "sd":
             import torch
             from PIL import Image
@@ -104,7 +108,11 @@ class DiffusionBackend(Backend):
                         generator=torch.Generator().manual_seed(seed),
                         height=self.resolution, width=self.resolution).images[0]
             return np.asarray(out.convert("RGB").resize((self.resolution,) * 2))
+        import cv2
+
         from models.diffusion import sample
 
-        return sample(model, image, mask, steps=steps, seed=seed,
-                      scheduler=get_settings().diffusion_sampler)
+        # the compact model is weak at low frequencies: start from the classical fill (SDEdit)
+        init = cv2.inpaint(image, mask.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
+        return sample(model, image, mask, steps=steps, seed=seed, scheduler=st.diffusion_sampler,
+                      init=init, strength=strength)
