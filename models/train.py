@@ -75,10 +75,12 @@ class Logger:
         steps = np.array([r["step"] for r in self.rows])
         for k in keys[1:]:
             v = np.array([r.get(k, np.nan) for r in self.rows], float)
-            if len(v) > 20:  # moving average for readability
-                v = np.convolve(np.nan_to_num(v), np.ones(20) / 20, mode="same")
-            ax.plot(steps, v, label=k)
-        ax.set_yscale("log")
+            x = steps
+            if len(v) > 40:  # moving average for readability (full windows only)
+                v = np.convolve(np.nan_to_num(v), np.ones(20) / 20, mode="valid")
+                x = steps[19:]
+            ax.plot(x, v, label=k)
+        ax.set_yscale("symlog", linthresh=1e-2)  # adversarial terms can be negative
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
         fig.tight_layout()
