@@ -37,10 +37,11 @@ def _store() -> Store:
     return Store(get_settings().db_url)
 
 
-def campaign_choices() -> list[str]:
+def campaign_choices(open_only: bool = False) -> list[str]:
+    """Campaign labels, oldest first; the voting tab lists open campaigns only."""
     try:
         return [f"{c.id}: {c.name}" + (" (closed)" if c.status != "open" else "")
-                for c in _store().campaigns()]
+                for c in _store().campaigns() if c.status == "open" or not open_only]
     except AuditError:
         return []
 
@@ -63,9 +64,13 @@ def _progress_html(done: int, total: int) -> str:
 
 
 def _resolve(campaign: str | None) -> tuple[int, str]:
-    """The chosen campaign, or the newest open one when none is chosen."""
+    """The chosen campaign (refused when closed), or the newest open one when none is chosen."""
     if campaign:
-        return int(campaign.split(":")[0]), campaign
+        cid = int(campaign.split(":")[0])
+        if _store().campaign(cid).status != "open":
+            raise UserError(f"campaign {campaign.split(':', 1)[1].strip()} is closed: choose an "
+                            "open one")
+        return cid, campaign
     open_ = [c for c in _store().campaigns() if c.status == "open"]
     if not open_:
         raise UserError("no open campaign: create one with `python -m stager audit create`")
@@ -78,7 +83,7 @@ def next_item(campaign: str | None, name: str, cur: dict, request: gr.Request = 
     """-> (campaign dropdown, current dict, image A, image B, progress html, message, comment)."""
     who, _ = identity(name, request)
     cid, label = _resolve(campaign)
-    menu = gr.update(choices=campaign_choices(), value=label)
+    menu = gr.update(choices=campaign_choices(open_only=True), value=label)
     cmp_, done, total = _store().next_comparison(cid, who)
     if cmp_ is None:
         return (menu, {}, None, None, _progress_html(done, total),
@@ -120,7 +125,9 @@ def render():
         if get_settings().space_id:  # on a Space: identify auditors by their HF account
             gr.LoginButton()
         with gr.Row():
-            campaign = gr.Dropdown(campaign_choices(), label="campaign", elem_id="audit-campaign")
+            choices = campaign_choices(open_only=True)
+            campaign = gr.Dropdown(choices, value=choices[-1] if choices else None,
+                                   label="campaign (open)", elem_id="audit-campaign")
             name = gr.Textbox(label="your name (if not logged in)", elem_id="audit-name")
             start = gr.Button("Start / refresh", elem_id="audit-start")
         progress = gr.HTML(_progress_html(0, 0), elem_id="audit-progress")

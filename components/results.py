@@ -50,7 +50,7 @@ def listen():
                             [get("results_table"), get("results_chart"), get("results_csv")])
 
     def refresh():
-        c = campaign_choices()
-        return gr.update(choices=c), gr.update(choices=c)
+        return (gr.update(choices=campaign_choices()),
+                gr.update(choices=campaign_choices(open_only=True)))
 
     get("results_refresh").click(refresh, None, [get("results_campaign"), get("audit_campaign")])

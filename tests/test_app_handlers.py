@@ -186,3 +186,16 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path):
     store.set_status(cid, "closed")
     with pytest.raises(gr.Error, match="closed"):
         audit.vote("left")(label, "alice", voted[1], "")
+    with pytest.raises(gr.Error, match="closed"):
+        audit.next_item(label, "alice", {})
+    assert label not in audit.campaign_choices(open_only=True)
+    assert f"{label} (closed)" in audit.campaign_choices()
+    # identity from the app's login wins over the name field
+    from types import SimpleNamespace
+
+    cid2 = store.create_campaign("ui-test-2", [{"name": "A vs B", "a": "sysA", "b": "sysB"}],
+                                 plan([("A vs B", ids[0], ids[1])], [], 0, 0))
+    menu, cur2, *_ = audit.next_item(None, "", {}, SimpleNamespace(username="logged-in"))
+    assert menu["value"] == f"{cid2}: ui-test-2"
+    audit.vote("right")(menu["value"], "", cur2, "", SimpleNamespace(username="logged-in"))
+    assert store.votes(cid2)[0]["auditor"] == "logged-in"

@@ -121,7 +121,12 @@ def test_browser_votes_with_keyboard_shortcuts(live_app, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1100})
         page.goto(url, wait_until="domcontentloaded")
+        # the campaign was created after the page was built: refresh the lists, then pick it
+        page.get_by_role("tab", name="Results").click()
+        page.get_by_role("button", name="Refresh campaigns").click()
         page.get_by_role("tab", name="Audit").click()
+        page.locator("#audit-campaign input").click()
+        page.get_by_role("option", name=f"{cid}: keys").click()
         page.locator("#audit-name textarea, #audit-name input").first.fill("kbd-auditor")
         page.locator("#audit-start").click()
         page.wait_for_selector("#audit-left img", timeout=30_000)
