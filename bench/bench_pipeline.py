@@ -5,7 +5,6 @@
 
 from common import save, show, timeit  # noqa: I001
 
-import numpy as np
 
 from stager.backends import get_backend
 from stager.embed import DescriptorEmbedder

@@ -6,7 +6,6 @@ values so images travel to remote clients as files."""
 from __future__ import annotations
 
 import gradio as gr
-import numpy as np
 
 from stager.backends import REGISTRY
 from stager.images import overlay

@@ -9,7 +9,7 @@ import datetime as dt
 import gradio as gr
 
 from db.schema import utcnow
-from db.store import AuditError, Store
+from db.store import AuditError, get_store
 from stager.config import get_settings
 
 from . import register
@@ -33,8 +33,8 @@ KEYS_JS = """
 """
 
 
-def _store() -> Store:
-    return Store(get_settings().db_url)
+def _store():
+    return get_store(get_settings().db_url)
 
 
 def campaign_choices(open_only: bool = False) -> list[str]:

@@ -83,9 +83,9 @@ def send_to_pool(state: Session):
     if not state.outputs:
         raise UserError("run the backends first")
     from db.campaign import store_image
-    from db.store import Store
+    from db.store import get_store
 
-    store = Store(get_settings().db_url)
+    store = get_store(get_settings().db_url)
     n = 0
     for name, img in state.outputs.items():
         store_image(store, img, state.product_name or "uploaded", state.scene_id, name,

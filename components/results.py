@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from db.report import write_report
-from db.store import Store
+from db.store import get_store
 from stager.config import get_settings
 
 from . import register
@@ -25,7 +25,7 @@ def show(campaign: str | None, rounds: int = 300):
     out = Path(tempfile.mkdtemp(prefix="results-", dir=get_settings().data_dir))
     from db.report import markdown
 
-    rep = write_report(Store(get_settings().db_url), out, cid, int(rounds))
+    rep = write_report(get_store(get_settings().db_url), out, cid, int(rounds))
     return markdown(rep), str(out / "results.png"), str(out / "votes.csv")
 
 

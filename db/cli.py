@@ -7,7 +7,7 @@ from pathlib import Path
 
 from stager.config import get_settings
 
-from .store import AuditError, Store
+from .store import AuditError, get_store
 
 
 def _progress(frac, msg):
@@ -17,7 +17,7 @@ def _progress(frac, msg):
 
 
 def run(a) -> int:
-    store = Store(get_settings().db_url)
+    store = get_store(get_settings().db_url)
     if a.action == "create":
         from .campaign import create_paper_campaign, create_pool_campaign
 

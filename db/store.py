@@ -9,7 +9,6 @@ second vote of one auditor on one comparison.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -287,5 +286,12 @@ class Store:
             return out
 
 
-def file_hash(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
+_STORES: dict[str, Store] = {}
+
+
+def get_store(url: str) -> Store:
+    """One ``Store`` (engine, pool, schema check) per URL for the process; the app's handlers
+    call this on every vote instead of building a new engine each time."""
+    if url not in _STORES:
+        _STORES[url] = Store(url)
+    return _STORES[url]

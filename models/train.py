@@ -8,7 +8,6 @@ periodic sample grids. Seeds make runs repeatable.
 from __future__ import annotations
 
 import csv
-import json
 import time
 from pathlib import Path
 
@@ -186,10 +185,6 @@ def _train_pix2pix(args, pool, out, log_dir) -> dict:
     return {"weights": str(path), "wall_s": wall}
 
 
-def _masks_t(holes):
-    return _m(holes)
-
-
 def _train_edgeconnect(args, pool, out, log_dir) -> dict:
     results = {}
     Ge = ec.EdgeGenerator(args.width, args.blocks)
@@ -340,18 +335,3 @@ def _train_diffusion(args, pool, out, log_dir) -> dict:
                       {"config": {"res": args.res, "width": args.width},
                        "objective": "eps, DDPM cosine 1000", "sampler": "DDIM (default) or DPM-Solver++"}))
     return {"diffusion": {"weights": str(path), "wall_s": wall}}
-
-
-def default_args(model: str, **kw):
-    """Namespace with the CLI defaults (for tests and scripts)."""
-    from types import SimpleNamespace
-
-    d = dict(model=model, steps=100, res=128, batch=8, device="cpu", out="models/weights",
-             seed=0, resume=False, log_dir=None, width=16, blocks=4, stage="all",
-             boundary_lambda=4.0, boundary_sigma=4.0, pairs=400, sample_every=200)
-    d.update(kw)
-    return SimpleNamespace(**d)
-
-
-def summary(results: dict) -> str:
-    return json.dumps(results, indent=1)

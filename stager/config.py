@@ -125,7 +125,3 @@ def reset_settings() -> None:
     global _SETTINGS
     _SETTINGS = None
 
-
-def gradio_env() -> dict[str, str]:
-    """Environment the app must run with offline (analytics off)."""
-    return {"GRADIO_ANALYTICS_ENABLED": "False"}

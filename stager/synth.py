@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .furniture import FAMILIES, render_product, sample_product
+from .furniture import render_product, sample_product
 
 SIZE = 512
 CAM_HEIGHT_M = 1.3  # camera height; the back wall's floor line to the horizon spans this
@@ -321,6 +321,3 @@ def catalog_shot(product: dict, size: int = 512, fill: float = 0.78) -> np.ndarr
     rgb = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
     return np.dstack([rgb, np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
 
-
-def families() -> tuple[str, ...]:
-    return FAMILIES

@@ -1,6 +1,5 @@
 """The app's handlers called directly, select and click events included."""
 
-import io
 
 import gradio as gr
 import numpy as np

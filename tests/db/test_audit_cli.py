@@ -4,7 +4,6 @@ simulated auditors, the report files, a pool campaign, CSV export."""
 import json
 
 import numpy as np
-import pytest
 
 from db.campaign import PAPER_TASKS, create_paper_campaign
 from stager.cli import main

@@ -1,14 +1,11 @@
 from collections import Counter
 
-import numpy as np
+import pytest
 
 from db import stats
 from db.campaign import plan
 from db.simulate import SimAuditor, run as simulate
 from tests.db.conftest import make_items
-
-
-import pytest
 
 
 @pytest.mark.parametrize("seed", range(12))
