@@ -52,7 +52,8 @@ class Logger:
         self.rows: list[dict] = []
         if resume and self.path.is_file():
             with self.path.open() as f:
-                self.rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+                self.rows = [{k: (int(float(v)) if k == "step" else float(v)) for k, v in r.items()}
+                             for r in csv.DictReader(f)]
 
     def log(self, step: int, parts: dict) -> None:
         self.rows.append({"step": step, **parts})
@@ -95,17 +96,19 @@ def _ckpt(folder: Path, name: str) -> Path:
     return folder / f"{name}_ckpt.pt"
 
 
-def _resume(path: Path, modules: dict, resume: bool) -> int:
+def _resume(path: Path, modules: dict, resume: bool) -> tuple[int, float]:
+    """(step, wall seconds so far) from a checkpoint, or (0, 0) for a fresh run."""
     if resume and path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=False)
         for k, m in modules.items():
             m.load_state_dict(state[k])
-        return int(state["step"])
-    return 0
+        return int(state["step"]), float(state.get("wall_s", 0.0))
+    return 0, 0.0
 
 
-def _save_ckpt(path: Path, modules: dict, step: int) -> None:
-    torch.save({"step": step, **{k: m.state_dict() for k, m in modules.items()}}, path)
+def _save_ckpt(path: Path, modules: dict, step: int, wall_s: float) -> None:
+    torch.save({"step": step, "wall_s": wall_s, **{k: m.state_dict() for k, m in modules.items()}},
+               path)
 
 
 def _meta(kind: str, model, args, steps: int, wall: float, extra: dict | None = None) -> dict:
@@ -136,7 +139,7 @@ def train(args) -> dict:
 def _loop(args, name, log_dir, modules, step_fn, sample_fn):
     logger = Logger(log_dir, args.resume, name)
     ckpt = _ckpt(log_dir, name)
-    start = _resume(ckpt, modules, args.resume)
+    start, before = _resume(ckpt, modules, args.resume)  # wall time accumulates over resumes
     t0 = time.time()
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc=name)
     for step in bar:
@@ -145,10 +148,10 @@ def _loop(args, name, log_dir, modules, step_fn, sample_fn):
         bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
         if (step + 1) % args.sample_every == 0 or step + 1 == args.steps:
             save_png(log_dir / f"{name}_samples_{step + 1:06d}.png", sample_fn())
-            _save_ckpt(ckpt, modules, step + 1)
+            _save_ckpt(ckpt, modules, step + 1, before + time.time() - t0)
             logger.flush()
     logger.flush()
-    return time.time() - t0
+    return before + time.time() - t0
 
 
 def _train_pix2pix(args, pool, out, log_dir) -> dict:

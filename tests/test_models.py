@@ -169,3 +169,20 @@ def test_sdedit_start_follows_the_init():
     d_low = np.abs(low[mask].astype(int) - red).mean()
     d_high = np.abs(high[mask].astype(int) - red).mean()
     assert d_low < 40 < d_high  # a little noise keeps the init; full strength forgets it
+
+
+def test_training_cli_resumes_and_accumulates(tmp_path, catalog):
+    """Two short runs of the real training entry point: the second resumes the first."""
+    from stager.cli import main
+
+    out, log = tmp_path / "w", tmp_path / "log"
+    args = ["train", "pix2pix", "--res", "64", "--width", "4", "--batch", "2", "--pairs", "8",
+            "--sample-every", "2", "--out", str(out), "--log-dir", str(log)]
+    assert main(args + ["--steps", "2"]) == 0
+    first = read_meta(out / "pix2pix.safetensors")
+    assert main(args + ["--steps", "4", "--resume"]) == 0
+    meta = read_meta(out / "pix2pix.safetensors")
+    assert meta["steps"] == 4 and meta["wall_s"] >= first["wall_s"]
+    rows = (log / "pix2pix_loss.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]  # one log, no restart
+    assert (log / "pix2pix_loss.png").is_file() and (log / "pix2pix_samples_000004.png").is_file()
