@@ -179,10 +179,15 @@ def test_training_cli_resumes_and_accumulates(tmp_path, catalog):
     args = ["train", "pix2pix", "--res", "64", "--width", "4", "--batch", "2", "--pairs", "8",
             "--sample-every", "2", "--out", str(out), "--log-dir", str(log)]
     assert main(args + ["--steps", "2"]) == 0
-    first = read_meta(out / "pix2pix.safetensors")
+    assert read_meta(out / "pix2pix.safetensors")["steps"] == 2
+    ckpt = log / "pix2pix_ckpt.pt"
+    state = torch.load(ckpt, weights_only=False)
+    assert state["step"] == 2
+    state["wall_s"] = 1000.0  # pretend the first run took long: the total must carry it
+    torch.save(state, ckpt)
     assert main(args + ["--steps", "4", "--resume"]) == 0
     meta = read_meta(out / "pix2pix.safetensors")
-    assert meta["steps"] == 4 and meta["wall_s"] >= first["wall_s"]
+    assert meta["steps"] == 4 and 1000.0 < meta["wall_s"] < 1100.0
     rows = (log / "pix2pix_loss.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]  # one log, no restart
     assert (log / "pix2pix_loss.png").is_file() and (log / "pix2pix_samples_000004.png").is_file()
