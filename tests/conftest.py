@@ -112,3 +112,21 @@ def tiny_sam(seed: int = 0):
 def random_scene(seed: int = 0, size: int = 96) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def image_campaign(name: str, systems: tuple[str, str], n: int = 3, seed: int = 0):
+    """A small A/B campaign of random images in the session's audit database.
+
+    Returns (store, campaign id, item ids in (a, b) pairs)."""
+    from db.campaign import plan, store_image
+    from db.store import Store
+    from stager.config import get_settings
+
+    store = Store(get_settings().db_url)
+    rng = np.random.default_rng(seed)
+    ids = [store_image(store, rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), "p",
+                       f"{name}{k}", s) for k in range(n) for s in systems]
+    task = f"{systems[0]} vs {systems[1]}"
+    cid = store.create_campaign(name, [{"name": task, "a": systems[0], "b": systems[1]}],
+                                plan([(task, ids[2 * k], ids[2 * k + 1]) for k in range(n)], [], 0, 0))
+    return store, cid, ids

@@ -156,16 +156,10 @@ def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, sett
 
 
 def test_voting_tab_blind_votes_once(catalog, tmp_path):
-    from db.campaign import plan, store_image
-    from db.store import Store
-    from stager.config import get_settings
+    from db.campaign import plan
+    from tests.conftest import image_campaign
 
-    store = Store(get_settings().db_url)
-    rng = np.random.default_rng(0)
-    ids = [store_image(store, rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), "p", f"s{k}", sysn)
-           for k in range(3) for sysn in ("sysA", "sysB")]
-    cid = store.create_campaign("ui-test", [{"name": "A vs B", "a": "sysA", "b": "sysB"}],
-                                plan([("A vs B", ids[2 * k], ids[2 * k + 1]) for k in range(3)], [], 0, 0))
+    store, cid, ids = image_campaign("ui-test", ("sysA", "sysB"))
     label = f"{cid}: ui-test"
     assert label in audit.campaign_choices()
     with pytest.raises(gr.Error, match="name"):
@@ -181,7 +175,7 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path):
     assert len(votes) == 1 and votes[0]["outcome"] == "left" and votes[0]["comment"] == "nice"
     assert "1 of 3" in voted[4]
     table, chart, csv = results.show(label, 50)
-    assert "A vs B" in table and chart.endswith(".png") and csv.endswith(".csv")
+    assert "sysA vs sysB" in table and chart.endswith(".png") and csv.endswith(".csv")
     store.set_status(cid, "closed")
     with pytest.raises(gr.Error, match="closed"):
         audit.vote("left")(label, "alice", voted[1], "")

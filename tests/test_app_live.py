@@ -103,19 +103,11 @@ def test_browser_clicks_through_the_main_flow(live_app, tmp_path):
 @pytest.mark.skipif(shutil.which("chromium") is None and not os.path.exists(CHROMIUM),
                     reason="Debian chromium is not installed (.ci/run installs it)")
 def test_browser_votes_with_keyboard_shortcuts(live_app, tmp_path):
-    import numpy as np
     from playwright.sync_api import sync_playwright
 
-    from db.campaign import plan, store_image
-    from db.store import Store
-    from stager.config import get_settings
+    from tests.conftest import image_campaign
 
-    store = Store(get_settings().db_url)
-    rng = np.random.default_rng(5)
-    ids = [store_image(store, rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), "p", f"k{k}", s)
-           for k in range(3) for s in ("left_sys", "right_sys")]
-    cid = store.create_campaign("keys", [{"name": "l vs r", "a": "left_sys", "b": "right_sys"}],
-                                plan([("l vs r", ids[2 * k], ids[2 * k + 1]) for k in range(3)], [], 0, 0))
+    store, cid, _ = image_campaign("keys", ("left_sys", "right_sys"), seed=5)
     url, _ = live_app
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
