@@ -30,8 +30,7 @@ def create_app() -> gr.Blocks:
 
 def launch_kwargs() -> dict:
     st = get_settings()
-    kw = {"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-          "server_port": int(os.environ.get("GRADIO_SERVER_PORT", st.app_port)),
+    kw = {"server_name": st.app_host, "server_port": st.app_port,
           "share": False, "css": CSS, "allowed_paths": [str(st.data_dir)]}
     if st.app_auth:
         kw["auth"] = [tuple(pair.split(":", 1)) for pair in st.app_auth.split(",") if ":" in pair]

@@ -70,6 +70,6 @@ def listen(state, mask_events):
     outs = [state, get("place_composite"), get("place_msg")]
     for ev in mask_events:
         ev.success(preview, inputs, outs)
-    for c in controls():
-        (c.release if hasattr(c, "release") and c.__class__.__name__ == "Slider" else c.change)(
-            preview, inputs, outs)
+    for c in controls():  # sliders on release (not every drag step); the checkbox on change
+        event = c.release if isinstance(c, gr.Slider) else c.change
+        event(preview, inputs, outs)

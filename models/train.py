@@ -19,6 +19,7 @@ from stager.catalog import open_catalog
 from stager.images import save_png
 
 from . import diffusion as dm
+from .data import PairPool
 from . import edgeconnect as ec
 from . import pix2pix as p2p
 from .layers import count_params
@@ -128,7 +129,7 @@ def train(args) -> dict:
     log_dir = Path(args.log_dir or f"runs/{args.model}")
     catalog = open_catalog()
     bar = tqdm(total=args.pairs, desc="preparing pairs", leave=False)
-    pool = __import__("models.data", fromlist=["PairPool"]).PairPool(
+    pool = PairPool(
         catalog, args.pairs, args.res, args.seed, progress=lambda i, n: bar.update(50))
     bar.close()
     fn = {"pix2pix": _train_pix2pix, "edgeconnect": _train_edgeconnect,

@@ -60,7 +60,8 @@ class Settings:
     # app
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue
     app_auth: str = ""  # "user:pass,user2:pass2" for local launch auth
-    app_port: int = 7860
+    app_port: int = 7860  # falls back to GRADIO_SERVER_PORT when set
+    app_host: str = "127.0.0.1"  # falls back to GRADIO_SERVER_NAME (0.0.0.0 on a Space)
     space_id: str = ""  # set on Hugging Face Spaces (SPACE_ID): enables the HF login button
 
     def __post_init__(self) -> None:
@@ -97,8 +98,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default ``os.environ``); bad values raise ``ValueError``."""
     env = dict(os.environ if env is None else env)
     kwargs = {}
-    if "SPACE_ID" in env and "STAGER_SPACE_ID" not in env:
-        env["STAGER_SPACE_ID"] = env["SPACE_ID"]
+    for outside, ours in (("SPACE_ID", "STAGER_SPACE_ID"), ("GRADIO_SERVER_NAME", "STAGER_APP_HOST"),
+                          ("GRADIO_SERVER_PORT", "STAGER_APP_PORT")):
+        if outside in env and ours not in env:
+            env[ours] = env[outside]
     defaults = Settings()
     for f in fields(Settings):
         key = f"STAGER_{f.name.upper()}"

@@ -124,6 +124,12 @@ class Context:
             return self._retriever
 
     @property
+    def loaded_sam(self):
+        """The segmenter if it is already loaded and backed by SAM, else None (never loads)."""
+        seg = self._segmenter
+        return seg if seg is not None and seg.sam is not None else None
+
+    @property
     def segmenter(self):
         from .segment import Segmenter
 
@@ -173,8 +179,7 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     cat = ctx.catalog
     if not cat.scenes:
         raise CatalogError("the catalog is empty: build it or import scenes first")
-    seg = ctx._segmenter  # refine uploads with SAM only when a segmenter is already loaded
-    name, product = resolve_product(req.product, cat, seg if seg is not None and seg.sam else None)
+    name, product = resolve_product(req.product, cat, ctx.loaded_sam)
     candidates: list[Candidate] = []
     if req.scene_id is None:
         candidates = ctx.retriever.search(product, req.top_k, req.category)

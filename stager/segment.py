@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from .config import get_settings
-from .images import ImageError, bbox, check_mask, disk
+from .images import ImageError, bbox, disk
 
 # ------------------------------------------------------------------ cutout
 
@@ -396,6 +396,3 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = (a | b).sum()
     return float((a & b).sum() / union) if union else 1.0
 
-
-__all__ = ["cutout", "Segmenter", "Proposal", "sam_status", "refine", "mask_iou", "check_mask",
-           "bbox"]

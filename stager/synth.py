@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from .furniture import render_product, sample_product
+from .images import bbox
 
 SIZE = 512
 CAM_HEIGHT_M = 1.3  # camera height; the back wall's floor line to the horizon spans this
@@ -298,8 +299,6 @@ def render_scene(scene: dict) -> SceneLayers:
     sprite = render_product(scene["hero"], y1 - y0)
     box = (x0, y0, x0 + sprite.shape[1], y0 + sprite.shape[0])
     image, mask = stage_on(bg, sprite, box)
-    from .images import bbox  # local: images imports config only
-
     b = bbox(mask) or box
     return SceneLayers(np.clip(bg + 0.5, 0, 255).astype(np.uint8), image, mask, b,
                        scene["hero"]["family"], scene)

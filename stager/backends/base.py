@@ -42,10 +42,11 @@ def context_window(mask: np.ndarray, scale: float = 1.6, min_side: int = 64
 def to_model(image: np.ndarray, mask: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
     """Resize a window to ``res x res``: the image by area, the mask conservatively (a model
     pixel is hole if any source pixel under it is)."""
-    img = cv2.resize(image, (res, res), interpolation=cv2.INTER_AREA
-                     if image.shape[0] > res else cv2.INTER_LINEAR)
-    m = cv2.resize(mask.astype(np.float32), (res, res), interpolation=cv2.INTER_AREA) > 0
-    if image.shape[0] < res:
+    if image.shape[0] > res:
+        img = cv2.resize(image, (res, res), interpolation=cv2.INTER_AREA)
+        m = cv2.resize(mask.astype(np.float32), (res, res), interpolation=cv2.INTER_AREA) > 0
+    else:
+        img = cv2.resize(image, (res, res), interpolation=cv2.INTER_LINEAR)
         m = cv2.resize(mask.astype(np.uint8), (res, res), interpolation=cv2.INTER_NEAREST) > 0
     return img, m
 
