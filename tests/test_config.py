@@ -1,0 +1,20 @@
+import pytest
+
+from stager.config import load_settings
+
+
+def test_space_variables_are_fallbacks_and_ours_win():
+    s = load_settings({"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7999",
+                       "SPACE_ID": "team/stager"})
+    assert (s.app_host, s.app_port, s.space_id) == ("0.0.0.0", 7999, "team/stager")
+    s = load_settings({"GRADIO_SERVER_PORT": "7999", "STAGER_APP_PORT": "8000"})
+    assert (s.app_host, s.app_port) == ("127.0.0.1", 8000)
+
+
+def test_bad_values_name_the_variable(tmp_path):
+    with pytest.raises(ValueError, match="STAGER_TOP_K"):
+        load_settings({"STAGER_TOP_K": "many"})
+    with pytest.raises(ValueError, match="STAGER_ALLOW_DOWNLOAD"):
+        load_settings({"STAGER_ALLOW_DOWNLOAD": "perhaps"})
+    s = load_settings({"STAGER_DATA_DIR": str(tmp_path), "STAGER_ALLOW_DOWNLOAD": "1"})
+    assert s.allow_download is True and s.db_url == f"sqlite:///{tmp_path / 'audit.sqlite'}"
