@@ -1,4 +1,11 @@
-"""Training pairs from the catalog's train split.
+"""Training data: copy-paste pairs from the catalog, and self-supervised gaps on any image.
+
+``InpaintPool`` (EdgeConnect) cuts product-shaped gaps (``stager.gaps``) into crops of the
+current catalog's scenes (imported scenes included), bundled real photographs and procedural
+textures, at native scale: the networks are fully convolutional and run at the gap's own
+resolution, so they must learn its detail. ``PairPool`` (pix2pix, compact diffusion) keeps the
+whole-window pairs below.
+
 
 Inpainting pairs are real copy-paste gaps: another product (a train scene's hero, re-rendered)
 is placed into a scene's old-product mask exactly as compositing does; the ground truth is the
@@ -9,8 +16,10 @@ free-form stroke mask instead. pix2pix pairs are whole scenes: the product on wh
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
+
 import cv2
+import numpy as np
 
 from stager import synth
 from stager.backends.base import context_window, to_model
@@ -90,3 +99,166 @@ class PairPool:
         tgt = self.scenes[idx]
         inp = np.where(self.products[idx][..., None], tgt, 255).astype(np.uint8)
         return inp, tgt
+
+
+# ------------------------------------------------------------------ self-supervised gaps
+
+
+def _held_out(scene_id: str) -> bool:
+    """Imported scenes: a stable fifth (by id hash) is held out for evaluation."""
+    import zlib
+
+    return zlib.crc32(scene_id.encode()) % 5 == 0
+
+
+def catalog_images(catalog: Catalog, split: str = "train") -> list[np.ndarray]:
+    """Whole images with known pixels: synthetic scenes of ``split`` (staged image and empty
+    background) and imported scenes (a stable fifth held out as ``eval``)."""
+    out = []
+    for s in catalog.scenes:
+        if s.source == "import":
+            if (split == "eval") == _held_out(s.id):
+                out.append(catalog.scene_image(s.id))
+        elif s.split == split:
+            out.append(catalog.scene_image(s.id))
+            if s.background and split == "train":
+                out.append(catalog.scene_background(s.id))
+    return out
+
+
+def _crop(rng: np.random.Generator, img: np.ndarray, res: int) -> np.ndarray:
+    """A ``res`` crop at native scale or mildly downscaled (0.5-1x), flipped at random."""
+    h, w = img.shape[:2]
+    s = rng.uniform(0.5, 1.0) if min(h, w) * 0.5 >= res else 1.0
+    s = max(s, res / min(h, w))
+    if abs(s - 1.0) > 1e-3:
+        img = cv2.resize(img, (max(res, int(round(w * s))), max(res, int(round(h * s)))),
+                         interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+        h, w = img.shape[:2]
+    y, x = int(rng.integers(0, h - res + 1)), int(rng.integers(0, w - res + 1))
+    out = img[y:y + res, x:x + res]
+    return np.ascontiguousarray(out[:, ::-1] if rng.random() < 0.5 else out)
+
+
+def _chunks(crops: int, masks: int, k: int) -> list[tuple[int, int]]:
+    return [(crops // k + (i < crops % k), masks // k + (i < masks % k)) for i in range(k)]
+
+
+def _build_chunk(job, catalog: Catalog | None = None, progress=None):
+    """Crops, edges and holes for one chunk (a separate process when building in parallel)."""
+    from stager import gaps
+    from stager.catalog import open_catalog
+    from .edgeconnect import canny, to_gray
+
+    root, data, res, crops, masks, seed = job
+    rng = np.random.default_rng(seed)
+    sources: dict[str, list[np.ndarray]] = {"catalog": [], "real": [], "texture": []}
+    if data in ("mix", "catalog"):
+        if catalog is None and root is not None:
+            catalog = open_catalog(Path(root), build=False)
+        if catalog is None:
+            raise ValueError("training on the catalog needs a catalog")
+        sources["catalog"] = catalog_images(catalog, "train")
+        if not sources["catalog"]:
+            raise ValueError("the catalog has no training images: build or import scenes")
+    if data in ("mix", "real"):
+        sources["real"] = list(gaps.real_photos("train").values())
+    share = {"mix": {"catalog": 0.45, "real": 0.4, "texture": 0.15},
+             "catalog": {"catalog": 1.0}, "real": {"real": 1.0}}[data]
+    names = [k for k in share if k == "texture" or sources[k]]
+    p = np.array([share[k] for k in names])
+    p /= p.sum()
+    counts = dict.fromkeys(names, 0)
+    imgs, edges, holes = [], [], []
+    for i in range(crops):
+        kind = names[int(rng.choice(len(names), p=p))]
+        counts[kind] += 1
+        if kind == "texture":
+            c = gaps.procedural_texture(rng, res)
+        else:
+            src = sources[kind]
+            c = _crop(rng, src[int(rng.integers(len(src)))], res)
+        imgs.append(c)
+        edges.append(canny(to_gray(c)))
+        if progress and (i + 1) % 100 == 0:
+            progress(i + 1, crops + masks)
+    bank = gaps.silhouette_bank()
+    for j in range(masks):
+        if rng.random() < 0.8:
+            holes.append(gaps.product_gap(rng, (res, res), bank=bank).hole)
+        else:
+            holes.append(gaps.free_form_hole(rng, (res, res)))
+        if progress and (j + 1) % 100 == 0:
+            progress(crops + j + 1, crops + masks)
+    return imgs, edges, holes, counts
+
+
+class InpaintPool:
+    """Crops (with their Canny edges) and a bank of holes, sampled independently per batch.
+
+    ``data`` is ``mix`` (catalog + real photos + textures), ``catalog`` (the current catalog,
+    imported scenes included) or ``real``. Shares of the mix: catalog 45%, real 40%, texture 15%.
+    """
+
+    def __init__(self, catalog: Catalog | None, res: int, crops: int = 3000, masks: int = 1000,
+                 data: str = "mix", seed: int = 0, progress=None, workers: int = 1):
+        self.counts: dict[str, int] = {}
+        jobs = [(data, res, n, m, seed * 1009 + k)
+                for k, (n, m) in enumerate(_chunks(crops, masks, max(1, workers)))]
+        catalog_root = str(catalog.root) if catalog is not None else None
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn: forking a process that may hold a CUDA context is unsafe
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+                parts = list(ex.map(_build_chunk, [(catalog_root, *j) for j in jobs]))
+        else:
+            parts = []
+            for j in jobs:
+                parts.append(_build_chunk((catalog_root, *j), catalog, progress))
+        imgs = [i for p in parts for i in p[0]]
+        edges = [e for p in parts for e in p[1]]
+        holes = [h for p in parts for h in p[2]]
+        for p in parts:
+            for k, v in p[3].items():
+                self.counts[k] = self.counts.get(k, 0) + v
+        self.images = np.stack(imgs)  # (N, res, res, 3) uint8
+        self.edges = np.stack(edges)  # (N, res, res) bool, Canny of the whole crop
+        self.holes = np.stack(holes)  # (M, res, res) bool
+        self.res = res
+        self.data = data
+        self._weights: dict[tuple[float, float], np.ndarray] = {}
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in self.counts.items())
+        return f"{len(self.images)} crops at {self.res} px ({parts}), {len(self.holes)} holes"
+
+    def weights(self, lam: float, sigma: float) -> np.ndarray:
+        """Boundary weight maps of the hole bank (M, res, res) float32 (cached)."""
+        from .edgeconnect import boundary_weight
+
+        key = (float(lam), float(sigma))
+        if key not in self._weights:
+            self._weights[key] = np.stack([boundary_weight(h, lam, sigma) for h in self.holes])
+        return self._weights[key]
+
+    def batch(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+        """(crop indices, hole indices, hole flips) for one batch: the same draw gives the
+        same batch to every model that shares ``rng``'s stream."""
+        return (rng.integers(0, len(self.images), size), rng.integers(0, len(self.holes), size),
+                rng.random(size) < 0.5)
+
+    def take(self, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(images uint8 (B,res,res,3), edges float32 (B,res,res), holes bool (B,res,res))."""
+        ci, hi, flip = idx
+        holes = self.holes[hi].copy()
+        holes[flip] = holes[flip][:, :, ::-1]
+        return self.images[ci], self.edges[ci].astype(np.float32), holes
+
+    def take_weights(self, idx, lam: float, sigma: float) -> np.ndarray:
+        _, hi, flip = idx
+        w = self.weights(lam, sigma)[hi].copy()
+        w[flip] = w[flip][:, :, ::-1]
+        return w

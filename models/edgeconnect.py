@@ -7,7 +7,8 @@ Discriminators: spectral-norm PatchGANs that also return features for feature ma
 
 The weighted boundary loss (the method's change): the L1 term is weighted per pixel by
 ``w = 1 + lambda * exp(-d^2 / (2 sigma^2))``, ``d`` the distance in pixels to the hole's
-boundary; ``lambda = 0`` is the EdgeConnect baseline.
+boundary, normalised to mean 1 per image; ``lambda = 0`` is the EdgeConnect baseline.
+The edge discriminator sees (edges, grey image): 2 channels, as in EdgeConnect.
 """
 
 from __future__ import annotations
@@ -83,8 +84,12 @@ def boundary_weight(mask: np.ndarray, lam: float, sigma: float) -> np.ndarray:
 
 def weighted_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
-    """EdgeConnect's L1 (mean over the image, normalised by the hole fraction), weighted."""
-    return (weight * (pred - target).abs()).mean() / mask.mean().clamp_min(1e-3)
+    """EdgeConnect's L1 (mean over the image, divided by the hole fraction), weighted per pixel
+    by ``weight / mean(weight)`` of each image: the weights move emphasis toward the boundary
+    without changing the loss's overall scale, so a weighted and a plain model train with the
+    same L1 strength against the same adversarial term. ``weight`` all ones is plain L1."""
+    w = weight / weight.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+    return (w * (pred - target).abs()).mean() / mask.mean().clamp_min(1e-3)
 
 
 def canny(gray: np.ndarray, sigma: float = 2.0) -> np.ndarray:

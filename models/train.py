@@ -19,7 +19,7 @@ from stager.catalog import open_catalog
 from stager.images import save_png
 
 from . import diffusion as dm
-from .data import PairPool
+from .data import InpaintPool, PairPool
 from . import edgeconnect as ec
 from . import pix2pix as p2p
 from .layers import count_params
@@ -114,23 +114,35 @@ def _save_ckpt(path: Path, modules: dict, step: int, wall_s: float) -> None:
 
 def _meta(kind: str, model, args, steps: int, wall: float, extra: dict | None = None) -> dict:
     return {"model": kind, "config": getattr(model, "config", {}), "res": args.res,
-            "steps": steps, "batch": args.batch, "seed": args.seed, "device": args.device,
+            "steps": steps, "batch": args.batch, "seed": args.seed, "device": str(resolve_device(args.device)),
             "threads": torch.get_num_threads(), "wall_s": round(wall, 1),
             "params": count_params(model), "data": "default catalog, train split",
+            "torch": torch.__version__,
             **(extra or {})}
 
 
 def train(args) -> dict:
+    if resolve_device(args.device).type == "cuda":
+        torch.backends.cudnn.benchmark = True
     """Entry point used by the CLI; ``args`` has model, steps, res, batch, device, out, seed,
     resume, log_dir, width, stage, boundary_lambda, boundary_sigma, pairs, sample_every."""
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     out = Path(args.out)
     log_dir = Path(args.log_dir or f"runs/{args.model}")
-    catalog = open_catalog()
-    bar = tqdm(total=args.pairs, desc="preparing pairs", leave=False)
-    pool = PairPool(
-        catalog, args.pairs, args.res, args.seed, progress=lambda i, n: bar.update(50))
+    catalog = open_catalog() if args.model != "edgeconnect" or args.data != "real" else None
+    bar = tqdm(total=1, desc="preparing training data", leave=False)
+
+    def progress(i, n):
+        bar.total = n
+        bar.n = i
+        bar.refresh()
+
+    if args.model == "edgeconnect":
+        pool = InpaintPool(catalog, args.res, args.crops, args.holes, args.data, args.seed,
+                           progress=progress, workers=args.workers)
+    else:
+        pool = PairPool(catalog, args.pairs, args.res, args.seed, progress=progress)
     bar.close()
     fn = {"pix2pix": _train_pix2pix, "edgeconnect": _train_edgeconnect,
           "diffusion": _train_diffusion}[args.model]
@@ -138,34 +150,51 @@ def train(args) -> dict:
 
 
 def _loop(args, name, log_dir, modules, step_fn, sample_fn):
+    """Run ``step_fn`` to ``args.steps`` with a progress bar, checkpoints and resume. With
+    ``args.max_minutes`` the step count is fixed after 20 timed steps to fit the budget (every
+    model in one loop still trains the same steps); ``args.steps`` is updated in place."""
     logger = Logger(log_dir, args.resume, name)
     ckpt = _ckpt(log_dir, name)
     start, before = _resume(ckpt, modules, args.resume)  # wall time accumulates over resumes
     t0 = time.time()
+    budget = getattr(args, "max_minutes", 0) or 0
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc=name)
-    for step in bar:
+    step = start
+    t_probe = None
+    while step < args.steps:
         parts = step_fn(step)
         logger.log(step + 1, parts)
+        bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
+        if budget and step - start == 4:
+            t_probe = time.time()  # after warm-up (cudnn autotune, allocations)
+        if budget and t_probe is not None and step - start == 24:
+            per = (time.time() - t_probe) / 20
+            left = budget * 60 - (time.time() - t0)
+            args.steps = min(args.steps, step + 1 + max(int(left / per * 0.97), 1))
+            bar.total = args.steps
         if (step + 1) % args.sample_every == 0 or step + 1 == args.steps:
             save_png(log_dir / f"{name}_samples_{step + 1:06d}.png", sample_fn())
             _save_ckpt(ckpt, modules, step + 1, before + time.time() - t0)
             logger.flush()
+        step += 1
+    bar.close()
     logger.flush()
     return before + time.time() - t0
 
 
 def _train_pix2pix(args, pool, out, log_dir) -> dict:
     num_downs = int(np.log2(args.res))
-    G = p2p.UNetGenerator(width=args.width, num_downs=num_downs)
-    D = p2p.build_discriminator(args.width)
+    dev = resolve_device(args.device)
+    G = p2p.UNetGenerator(width=args.width, num_downs=num_downs).to(dev)
+    D = p2p.build_discriminator(args.width).to(dev)
     og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
     fixed = pool.pix2pix_batch(4)
 
     def step_fn(step):
         inp, tgt = pool.pix2pix_batch(args.batch)
-        x, y = _t(inp, "11"), _t(tgt, "11")
+        x, y = _t(inp, "11").to(dev), _t(tgt, "11").to(dev)
         fake = G(x)
         ld, pd = p2p.discriminator_loss(D, x, fake, y)
         od.zero_grad()
@@ -180,140 +209,282 @@ def _train_pix2pix(args, pool, out, log_dir) -> dict:
     def sample_fn():
         G.eval()
         with torch.no_grad():
-            f = ((G(_t(fixed[0], "11")) + 1) * 127.5).clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+            f = ((G(_t(fixed[0], "11").to(dev)) + 1) * 127.5).clamp(0, 255).byte()
+            f = f.permute(0, 2, 3, 1).cpu().numpy()
         G.train()
         return _grid([fixed[0], f, fixed[1]])
 
     wall = _loop(args, "pix2pix", log_dir, {"G": G, "D": D, "og": og, "od": od}, step_fn, sample_fn)
-    path = save(G, out / WEIGHT_FILES["pix2pix"], _meta("pix2pix", G, args, args.steps, wall))
+    path = save(G.cpu(), out / WEIGHT_FILES["pix2pix"], _meta("pix2pix", G, args, args.steps, wall))
     return {"weights": str(path), "wall_s": wall}
 
 
-def _train_edgeconnect(args, pool, out, log_dir) -> dict:
-    results = {}
-    Ge = ec.EdgeGenerator(args.width, args.blocks)
-    edge_path = out / WEIGHT_FILES["edge"]
-    fixed = pool.inpaint_batch(4, free_form=0.0)
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when ``torch.cuda.is_available()`` else CPU; ``cuda`` without a GPU is
+    an error that says so."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA GPU is visible here; use --device auto or cpu")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ValueError(f"--device {name!r}: choose auto, cpu or cuda")
+    return torch.device(name)
 
-    def edges_of(imgs, holes):
-        gray = np.stack([ec.to_gray(i) for i in imgs])
-        edges = np.stack([ec.canny(g) for g in gray]).astype(np.float32)
-        return torch.from_numpy(gray)[:, None], torch.from_numpy(edges)[:, None]
+
+def _autocast(device: torch.device):
+    """bf16 mixed precision on CUDA; a no-op context on the CPU."""
+    import contextlib
+
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class _EMA:
+    """Exponential moving average of a model's parameters (what is saved and evaluated)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float = 0.999):
+        import copy
+
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for e, p in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if e.is_floating_point():
+                e.lerp_(p, 1 - self.decay)
+
+
+def _init_weights(args, key: str) -> Path | None:
+    """The file to fine-tune from (``--init`` folder), or None for a fresh start."""
+    if not getattr(args, "init", None):
+        return None
+    p = Path(args.init) / WEIGHT_FILES[key]
+    if not p.is_file():
+        raise ValueError(f"--init {args.init}: {p.name} not found there")
+    return p
+
+
+def _data_note(args, pool) -> str:
+    note = {"mix": "default catalog train split + imported scenes (4/5) + bundled real photos "
+                   "(train split) + procedural textures",
+            "catalog": "current catalog: default train split + imported scenes (4/5)",
+            "real": "bundled real photos (train split)"}[args.data]
+    return f"{note}; {pool.describe()}; self-supervised product-shaped gaps (stager.gaps)"
+
+
+def _train_edgeconnect(args, pool, out, log_dir) -> dict:
+    """Edge model, then one inpainting model per (variant, seed); the variants of one seed see
+    the same batches (one data stream per seed) and start from the same initial weights."""
+    dev = resolve_device(args.device)
+    res = {}
+    edge_path = out / WEIGHT_FILES["edge"]
+    eye = np.random.default_rng(10_000)
+    fixed = pool.take(pool.batch(eye, 4))
+
+    def grey_edges(imgs, edges, holes):
+        g = torch.from_numpy(np.stack([ec.to_gray(i) for i in imgs]))[:, None].to(dev)
+        e = torch.from_numpy(edges)[:, None].to(dev)
+        return g, e, _m(holes).to(dev)
 
     if args.stage in ("edge", "all"):
-        De = ec.build_discriminator(1, args.width)
-        og = torch.optim.Adam(Ge.parameters(), 1e-4, betas=(0.0, 0.9))
-        od = torch.optim.Adam(De.parameters(), 1e-5, betas=(0.0, 0.9))
+        init = _init_weights(args, "edge")
+        cfg = read_meta(init)["config"] if init else {"width": args.edge_width or args.width,
+                                                       "blocks": args.blocks}
+        torch.manual_seed(args.seed)
+        Ge = ec.EdgeGenerator(cfg["width"], cfg["blocks"])
+        if init:
+            load_into(Ge, init).train()
+        Ge.to(dev)
+        De = ec.build_discriminator(2, cfg["width"]).to(dev)  # (edges, grey), as EdgeConnect
+        og = torch.optim.Adam(Ge.parameters(), args.lr, betas=(0.0, 0.9))
+        od = torch.optim.Adam(De.parameters(), args.lr / 10, betas=(0.0, 0.9))
         bce = torch.nn.functional.binary_cross_entropy_with_logits
+        rng = np.random.default_rng(args.seed)
+        steps = args.edge_steps or args.steps
 
         def step_fn(step):
-            imgs, holes = pool.inpaint_batch(args.batch)
-            g, e = edges_of(imgs, holes)
-            m = _m(holes)
-            pred = Ge(torch.cat([g * (1 - m) + m, e * (1 - m), m], 1))
-            # discriminator sees edges conditioned on the grey image (EdgeConnect)
-            lr, _ = De(e)
-            lf, _ = De(pred.detach())
-            ld = 0.5 * (bce(lr, torch.ones_like(lr)) + bce(lf, torch.zeros_like(lf)))
+            g, e, m = grey_edges(*pool.take(pool.batch(rng, args.batch)))
+            with _autocast(dev):
+                pred = Ge(torch.cat([g * (1 - m) + m, e * (1 - m), m], 1))
+                lr_, fr = De(torch.cat([e, g], 1))
+                lf, _ = De(torch.cat([pred.detach(), g], 1))
+                ld = 0.5 * (bce(lr_.float(), torch.ones_like(lr_.float()))
+                            + bce(lf.float(), torch.zeros_like(lf.float())))
             od.zero_grad()
             ld.backward()
             od.step()
-            lf, ff = De(pred)
-            _, fr = De(e)
-            adv = bce(lf, torch.ones_like(lf))
-            fm = sum((a - b.detach()).abs().mean() for a, b in zip(ff, fr))
-            lg = adv + 10.0 * fm
+            with _autocast(dev):
+                lf, ff = De(torch.cat([pred, g], 1))
+                adv = bce(lf.float(), torch.ones_like(lf.float()))
+                fm = sum((a.float() - b.detach().float()).abs().mean() for a, b in zip(ff, fr))
+                lg = adv + 10.0 * fm
             og.zero_grad()
             lg.backward()
             og.step()
             return {"e_adv": adv.item(), "e_fm": fm.item(), "e_d": ld.item()}
 
         def sample_fn():
-            g, e = edges_of(*fixed)
-            m = _m(fixed[1])
+            g, e, m = grey_edges(*fixed)
             with torch.no_grad():
-                p = Ge(torch.cat([g * (1 - m) + m, e * (1 - m), m], 1))
-            to8 = lambda t: np.repeat((t[:, 0].numpy() * 255).astype(np.uint8)[..., None], 3, -1)
+                p = Ge(torch.cat([g * (1 - m) + m, e * (1 - m), m], 1)).float()
+            to8 = lambda t: np.repeat((t[:, 0].cpu().numpy() * 255).astype(np.uint8)[..., None],
+                                      3, -1)
             return _grid([fixed[0], to8(e * (1 - m) + m * 0.3), to8(p), to8(e)])
 
-        wall = _loop(args, "edge", log_dir, {"G": Ge, "D": De, "og": og, "od": od}, step_fn,
+        a = _copy_args(args, steps=steps)
+        wall = _loop(a, "edge", log_dir, {"G": Ge, "D": De, "og": og, "od": od}, step_fn,
                      sample_fn)
-        save(Ge, edge_path, _meta("edgeconnect_edge", Ge, args, args.steps, wall))
-        results["edge"] = {"weights": str(edge_path), "wall_s": wall}
+        save(Ge.cpu(), edge_path, _meta("edgeconnect_edge", Ge, a, steps, wall,
+                                        {"data": _data_note(args, pool), "init": str(init or ""),
+                                         "discriminator": "2 channels: edges, grey"}))
+        res["edge"] = {"weights": str(edge_path), "wall_s": wall}
     if args.stage in ("inpaint", "all"):
-        cfg = read_meta(edge_path).get("config", {})
-        Ge = ec.EdgeGenerator(cfg.get("width", args.width), cfg.get("blocks", args.blocks))
-        load_into(Ge, edge_path)
-        Ge.requires_grad_(False)
-        torch.manual_seed(args.seed)  # baseline and weighted start from the same init
-        Gi = ec.InpaintGenerator(args.width, args.blocks)
-        Di = ec.build_discriminator(3, args.width)
-        og = torch.optim.Adam(Gi.parameters(), 1e-4, betas=(0.0, 0.9))
-        od = torch.optim.Adam(Di.parameters(), 1e-5, betas=(0.0, 0.9))
-        lam, sig = args.boundary_lambda, args.boundary_sigma
-        name = "inpaint_baseline" if lam == 0 else "inpaint_weighted"
-        data_rng = np.random.default_rng(args.seed + 7)  # same batches for both variants
-        pool.rng = data_rng
+        res.update(_train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges))
+    return res
 
-        def fill(imgs, holes):
-            g, e = edges_of(imgs, holes)
-            m = _m(holes)
-            with torch.no_grad():
-                ep = Ge(torch.cat([g * (1 - m) + m, e * (1 - m), m], 1))
-            edges = e * (1 - m) + ep * m
-            x = _t(imgs)
-            return x, m, Gi(torch.cat([x * (1 - m) + m, edges], 1))
 
-        def step_fn(step):
-            imgs, holes = pool.inpaint_batch(args.batch)
-            x, m, out_ = fill(imgs, holes)
-            w = torch.from_numpy(np.stack([ec.boundary_weight(h, lam, sig) for h in holes]))[:, None]
-            lr, _ = Di(x)
-            lf, _ = Di(out_.detach())
-            ld = 0.5 * (torch.relu(1 - lr).mean() + torch.relu(1 + lf).mean())  # hinge
+def _copy_args(args, **kw):
+    import argparse
+
+    return argparse.Namespace(**{**vars(args), **kw})
+
+
+def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) -> dict:
+    cfg = read_meta(edge_path).get("config", {})
+    Ge = ec.EdgeGenerator(cfg.get("width", args.width), cfg.get("blocks", args.blocks))
+    load_into(Ge, edge_path)
+    Ge.requires_grad_(False).to(dev)
+    lam, sig = args.boundary_lambda, args.boundary_sigma
+    variants = args.variants.split(",") if args.variants else \
+        ["baseline" if lam == 0 else "weighted"]
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    for v in variants:
+        if v not in ("weighted", "baseline"):
+            raise ValueError(f"--variants: unknown variant {v!r} (weighted, baseline)")
+    if "weighted" in variants and lam == 0:
+        raise ValueError("the weighted variant needs --boundary-lambda > 0")
+    runs = []  # (seed, variant, G, D, og, od, ema)
+    for s in seeds:
+        for v in variants:
+            key = f"inpaint_{v}"
+            init = _init_weights(args, key)
+            c = read_meta(init)["config"] if init else {"width": args.width,
+                                                         "blocks": args.blocks}
+            torch.manual_seed(s)  # both variants of a seed start from the same weights
+            G = ec.InpaintGenerator(c["width"], c["blocks"])
+            if init:
+                load_into(G, init).train()
+            G.to(dev)
+            D = ec.build_discriminator(3, c["width"]).to(dev)
+            og = torch.optim.Adam(G.parameters(), args.lr, betas=(0.0, 0.9))
+            od = torch.optim.Adam(D.parameters(), args.lr / 10, betas=(0.0, 0.9))
+            runs.append((s, v, G, D, og, od, _EMA(G)))
+    rngs = {s: np.random.default_rng(s + 7) for s in seeds}  # one batch stream per seed
+    modules = {}
+    for s, v, G, D, og, od, ema in runs:
+        modules.update({f"G_{v}_{s}": G, f"D_{v}_{s}": D, f"og_{v}_{s}": og, f"od_{v}_{s}": od,
+                        f"E_{v}_{s}": ema.model})
+    lr_at = _cosine(lambda: args.steps)  # reads the step count fixed by a time budget
+
+    def fill(G, g, e, m, x):
+        with torch.no_grad(), _autocast(dev):
+            ep = Ge(torch.cat([g * (1 - m) + m, e * (1 - m), m], 1)).float()
+        edges = e * (1 - m) + ep * m
+        with _autocast(dev):
+            return G(torch.cat([x * (1 - m) + m, edges], 1)).float()
+
+    def step_fn(step):
+        parts = {}
+        batches = {s: pool.batch(rngs[s], args.batch) for s in seeds}
+        for s, v, G, D, og, od, ema in runs:
+            for group in og.param_groups:  # cosine decay; stateless, so resume keeps it
+                group["lr"] = args.lr * lr_at(step)
+            idx = batches[s]
+            imgs, edges, holes = pool.take(idx)
+            g, e, m = grey_edges(imgs, edges, holes)
+            x = _t(imgs).to(dev)
+            w = torch.from_numpy(pool.take_weights(idx, lam if v == "weighted" else 0.0,
+                                                   sig))[:, None].to(dev)
+            o = fill(G, g, e, m, x)
+            with _autocast(dev):
+                lr_, _ = D(x)
+                lf, _ = D(o.detach())
+                ld = 0.5 * (torch.relu(1 - lr_.float()).mean() + torch.relu(1 + lf.float()).mean())
             od.zero_grad()
             ld.backward()
             od.step()
-            lf, _ = Di(out_)
-            adv = -lf.mean()
-            l1 = ec.weighted_l1(out_, x, w, m)
-            plain = ((out_ - x).abs() * m).sum() / m.sum().clamp_min(1)
+            with _autocast(dev):
+                lf, _ = D(o)
+            adv = -lf.float().mean()
+            l1 = ec.weighted_l1(o, x, w, m)
             lg = l1 + 0.1 * adv
             og.zero_grad()
             lg.backward()
             og.step()
-            return {"i_l1w": l1.item(), "i_adv": adv.item(), "i_d": ld.item(),
-                    "hole_l1": plain.item()}
+            ema.update(G)
+            if len(runs) == 1 or s == seeds[0]:
+                hole_l1 = ((o - x).abs() * m).sum() / (3 * m.sum()).clamp_min(1)
+                parts.update({f"{v}_l1w": l1.item(), f"{v}_adv": adv.item(),
+                              f"{v}_hole_l1": hole_l1.item()})
+        return parts
 
-        def sample_fn():
-            Gi.eval()
+    def sample_fn():
+        rows = []
+        imgs, edges, holes = fixed
+        g, e, m = grey_edges(imgs, edges, holes)
+        x = _t(imgs).to(dev)
+        to8 = lambda t: (t.permute(0, 2, 3, 1).clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
+        rows.append(to8(x * (1 - m) + m))
+        for s, v, G, D, og, od, ema in runs[:2]:
             with torch.no_grad():
-                x, m, o = fill(*fixed)
-            Gi.train()
-            to8 = lambda t: (t.permute(0, 2, 3, 1).clamp(0, 1).numpy() * 255).astype(np.uint8)
-            return _grid([to8(x * (1 - m) + m), to8(x * (1 - m) + o * m), fixed[0]])
+                rows.append(to8(x * (1 - m) + fill(ema.model, g, e, m, x) * m))
+        rows.append(imgs)
+        return _grid(rows)
 
-        wall = _loop(args, name, log_dir, {"G": Gi, "D": Di, "og": og, "od": od}, step_fn,
-                     sample_fn)
-        path = save(Gi, out / WEIGHT_FILES[name],
-                    _meta(f"edgeconnect_{name}", Gi, args, args.steps, wall,
-                          {"boundary_lambda": lam, "boundary_sigma": sig,
-                           "perceptual_style": "off: no VGG19 weights offline"}))
-        results[name] = {"weights": str(path), "wall_s": wall}
+    name = "inpaint" if len(runs) > 1 else f"inpaint_{runs[0][1]}"
+    wall = _loop(args, name, log_dir, modules, step_fn, sample_fn)
+    results = {}
+    for s, v, G, D, og, od, ema in runs:
+        key = f"inpaint_{v}"
+        fname = WEIGHT_FILES[key] if s == seeds[0] else \
+            f"seeds/{Path(WEIGHT_FILES[key]).stem}_seed{s}.safetensors"
+        meta = _meta(f"edgeconnect_{key}", G, _copy_args(args, seed=s), args.steps, wall,
+                     {"boundary_lambda": lam if v == "weighted" else 0.0,
+                      "boundary_sigma": sig, "weighted_l1": "normalised by mean weight",
+                      "data": _data_note(args, pool), "init": str(_init_weights(args, key) or ""),
+                      "ema": ema.decay, "lr": args.lr, "lr_schedule": "cosine to 10%",
+                      "seeds_trained_together": seeds,
+                      "perceptual_style": "off: no VGG19 weights offline"})
+        path = save(ema.model.cpu(), out / fname, meta)
+        results[f"{key}_seed{s}"] = {"weights": str(path), "wall_s": wall}
     return results
 
 
+def _cosine(total):
+    """Learning-rate factor: cosine from 1 to 0.1 over ``total()`` steps."""
+    import math
+
+    def f(step: int) -> float:
+        n = max(total(), 1)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(step, n) / n))
+
+    return f
+
+
 def _train_diffusion(args, pool, out, log_dir) -> dict:
-    unet = dm.build_unet(args.res, args.width)
+    dev = resolve_device(args.device)
+    unet = dm.build_unet(args.res, args.width).to(dev)
     sched = dm.train_scheduler()
     opt = torch.optim.AdamW(unet.parameters(), 3e-4, weight_decay=1e-4)
     fixed = pool.inpaint_batch(4, free_form=0.0)
 
     def step_fn(step):
         imgs, holes = pool.inpaint_batch(args.batch)
-        x, m = _t(imgs, "11"), _m(holes)
+        x, m = _t(imgs, "11").to(dev), _m(holes).to(dev)
         noise = torch.randn_like(x)
-        t = torch.randint(0, sched.config.num_train_timesteps, (x.shape[0],))
+        t = torch.randint(0, sched.config.num_train_timesteps, (x.shape[0],), device=dev)
         noisy = sched.add_noise(x, noise, t)
         eps = unet(torch.cat([noisy, dm.condition(x, m)], 1), t).sample
         # weight the hole more: the known region is given to the sampler anyway
@@ -327,14 +498,15 @@ def _train_diffusion(args, pool, out, log_dir) -> dict:
 
     def sample_fn():
         unet.eval()
+        unet.cpu()
         outs = np.stack([dm.sample(unet, i, h, steps=20, seed=0) for i, h in zip(*fixed)])
-        unet.train()
+        unet.to(dev).train()
         masked = np.where(fixed[1][..., None], 255, fixed[0]).astype(np.uint8)
         return _grid([masked, outs, fixed[0]])
 
     wall = _loop(args, "diffusion", log_dir, {"G": unet, "og": opt}, step_fn, sample_fn)
     unet.config_dict = dict(unet.config)
-    path = save(unet, out / WEIGHT_FILES["diffusion"],
+    path = save(unet.cpu(), out / WEIGHT_FILES["diffusion"],
                 _meta("diffusion", unet, args, args.steps, wall,
                       {"config": {"res": args.res, "width": args.width},
                        "objective": "eps, DDPM cosine 1000", "sampler": "DDIM (default) or DPM-Solver++"}))

@@ -114,23 +114,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_stage)
 
-    t = sub.add_parser("train", help="train a compact model on the default catalog")
+    t = sub.add_parser("train", help="train a compact model (EdgeConnect: on the catalog, "
+                                     "imported scenes and real photos)")
     t.add_argument("model", choices=["pix2pix", "edgeconnect", "diffusion"])
     t.add_argument("--steps", type=int, default=2000)
-    t.add_argument("--res", type=int, default=128)
+    t.add_argument("--res", type=int, default=128, help="training crop / window size (px)")
     t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--device", default="cpu")
-    t.add_argument("--out", default="models/weights")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    t.add_argument("--out", default="models/weights", help="weights folder to write")
+    t.add_argument("--init", default=None, help="weights folder to fine-tune from "
+                                                "(e.g. models/weights)")
+    t.add_argument("--data", choices=["mix", "catalog", "real"], default="mix",
+                   help="edgeconnect: mix = catalog + real photos + textures; catalog = the "
+                        "current catalog with imported scenes")
     t.add_argument("--log-dir", default=None)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seeds", default=None, help="edgeconnect: several seeds trained together, "
+                                                 "e.g. 0,1,2 (the first one's weights ship)")
+    t.add_argument("--variants", default=None, help="edgeconnect: weighted,baseline (default: "
+                                                    "from --boundary-lambda)")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--width", type=int, default=16)
+    t.add_argument("--edge-width", type=int, default=0, help="edge model width (0 = --width)")
     t.add_argument("--blocks", type=int, default=4, help="edgeconnect residual blocks")
     t.add_argument("--stage", choices=["edge", "inpaint", "all"], default="all")
+    t.add_argument("--edge-steps", type=int, default=0, help="edge model steps (0 = --steps)")
     t.add_argument("--boundary-lambda", type=float, default=4.0)
     t.add_argument("--boundary-sigma", type=float, default=4.0)
-    t.add_argument("--pairs", type=int, default=1200, help="precomputed training pairs")
+    t.add_argument("--lr", type=float, default=1e-4, help="edgeconnect generator learning rate")
+    t.add_argument("--pairs", type=int, default=1200, help="pix2pix/diffusion: training pairs")
+    t.add_argument("--crops", type=int, default=3000, help="edgeconnect: image crops in memory")
+    t.add_argument("--holes", type=int, default=1000, help="edgeconnect: hole masks in memory")
     t.add_argument("--sample-every", type=int, default=250)
+    t.add_argument("--max-minutes", type=float, default=0,
+                   help="fit the step count into this many minutes (0 = no limit)")
+    t.add_argument("--workers", type=int, default=1, help="processes preparing training data")
     t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     t.set_defaults(fn=cmd_train)
 
