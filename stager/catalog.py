@@ -109,6 +109,8 @@ class Catalog:
     def categories(self) -> list[str]:
         return sorted({s.category for s in self.scenes} | {p.category for p in self.products})
 
+    generator = 0  # synth.GENERATOR_VERSION the default scenes were rendered with
+
     def fingerprint(self) -> str:
         """Hash of the manifest contents: the retrieval index is rebuilt when it changes."""
         blob = json.dumps([[asdict(s) for s in self.scenes], [asdict(p) for p in self.products]],
@@ -118,7 +120,7 @@ class Catalog:
     # ---- persistence
     def save(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
-        data = {"version": MANIFEST_VERSION, "seed": self.seed,
+        data = {"version": MANIFEST_VERSION, "seed": self.seed, "generator": self.generator,
                 "scenes": [asdict(s) for s in self.scenes],
                 "products": [asdict(p) for p in self.products]}
         tmp = self.root / "manifest.json.tmp"
@@ -137,7 +139,9 @@ class Catalog:
             products = [Product(**p) for p in data["products"]]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise CatalogError(f"{path} is not a valid catalog manifest ({exc})") from exc
-        return cls(Path(root), scenes, products, data.get("seed", 0))
+        cat = cls(Path(root), scenes, products, data.get("seed", 0))
+        cat.generator = int(data.get("generator", 1))
+        return cat
 
 
 # ------------------------------------------------------------------ default catalog
@@ -185,6 +189,7 @@ def build_default(root: Path | None = None, n_scenes: int | None = None,
         if progress:
             progress((n_scenes + j + 1) / total, f"product {j + 1}/{n_products}")
     cat = Catalog(tmp, scenes, products, seed)
+    cat.generator = synth.GENERATOR_VERSION
     cat.save()
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)  # nothing half-written is ever visible as the catalog
@@ -199,7 +204,14 @@ def open_catalog(root: Path | None = None, build: bool = True, **kw) -> Catalog:
         if not build:
             raise CatalogError(f"no catalog at {root}: run `python -m stager catalog build`")
         return build_default(root, **kw)
-    return Catalog.load(root)
+    cat = Catalog.load(root)
+    stale = cat.generator != synth.GENERATOR_VERSION and cat.scenes and \
+        all(s.source == "synth" for s in cat.scenes)
+    if stale and build:  # rendered by an older generator (no imports to lose): render again
+        print(f"catalog at {root} was rendered by generator v{cat.generator}; "
+              f"rebuilding with v{synth.GENERATOR_VERSION}")
+        return build_default(root, **kw)
+    return cat
 
 
 def ground_truth(catalog: Catalog, product_id: str, scene_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +228,8 @@ def ground_truth(catalog: Catalog, product_id: str, scene_id: str) -> tuple[np.n
         raise CatalogError(f"product {product_id!r} does not exist in the catalog")
     old_mask = catalog.scene_mask(scene_id)
     placed = place(product, old_mask)
-    image, mask = synth.stage_on(bg.astype(np.float32), placed.sprite, placed.box)
+    image, mask = synth.stage_on(bg.astype(np.float32), placed.sprite, placed.box,
+                                 scene.params if scene.params.get("light") else None)
     return image, mask
 
 
@@ -323,5 +336,6 @@ def import_folders(catalog: Catalog, scenes_dir: Path | None, products_dir: Path
             cat = ann.get(path.name, {}).get("category", "unknown")
             new_products.append(Product(pid, rel, cat, "import", {"file": path.name}))
     out = Catalog(catalog.root, new_scenes, new_products, catalog.seed)
+    out.generator = catalog.generator
     out.save()
     return out, skipped

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from .config import get_settings
+
 
 def _progress(frac: float, msg: str) -> None:
     sys.stderr.write(f"\r{msg} ({frac:4.0%})   ")
@@ -139,8 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--blocks", type=int, default=4, help="edgeconnect residual blocks")
     t.add_argument("--stage", choices=["edge", "inpaint", "all"], default="all")
     t.add_argument("--edge-steps", type=int, default=0, help="edge model steps (0 = --steps)")
-    t.add_argument("--boundary-lambda", type=float, default=4.0)
-    t.add_argument("--boundary-sigma", type=float, default=4.0)
+    st = get_settings()
+    t.add_argument("--boundary-lambda", type=float, default=st.boundary_lambda,
+                   help="weighted boundary loss strength (STAGER_BOUNDARY_LAMBDA)")
+    t.add_argument("--boundary-sigma", type=float, default=st.boundary_sigma,
+                   help="px (STAGER_BOUNDARY_SIGMA)")
     t.add_argument("--lr", type=float, default=1e-4, help="edgeconnect generator learning rate")
     t.add_argument("--pairs", type=int, default=1200, help="pix2pix/diffusion: training pairs")
     t.add_argument("--crops", type=int, default=3000, help="edgeconnect: image crops in memory")

@@ -1,10 +1,13 @@
-"""Copy-paste staging: place a new product where the old one stood, composite it, and derive
-the gap the inpainting backends must fill.
+"""Copy-paste staging: place a new product where the old one stood, light it like the scene,
+and lay the layers in the order the ground truth is made.
 
 ``place`` fits the product's silhouette into the old product's box keeping its aspect,
-anchored bottom-centre (products stand on the floor), with user scale, offset and flip.
-The gap is ``dilate(old mask, margin) minus new product``: the old product's pixels the new
-one does not cover, plus a margin that removes the old product's halo and edge shading.
+anchored on the old product's base line (products stand on the floor) whatever the scale, with
+user offset and flip; a product shot's own shadow travels with it as a darkening layer.
+The *fill region* is ``dilate(old mask, margin)`` plus the old product's shadow: a backend
+rebuilds the background there from the scene without the old product and without the new one;
+the shadows and the product go on top once (``finish`` in the pipeline). The *gap* is what
+stays visible of the fill: fill region minus the new product.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class Placement:
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the sprite in the scene (may overhang)
     alpha: np.ndarray  # HxW float32 in [0, 1], the sprite's alpha in scene coordinates
     shape: tuple[int, int]
+    shadow: np.ndarray | None = None  # HxW float32 in [0, 1]: the shot's shadow (darkening)
 
     @property
     def mask(self) -> np.ndarray:
@@ -44,12 +48,15 @@ def crop_to_alpha(rgba: np.ndarray, threshold: int = 8) -> np.ndarray:
 
 
 def place(product: np.ndarray, old_mask: np.ndarray, scale: float = 1.0,
-          offset: tuple[float, float] = (0.0, 0.0), flip: bool = False) -> Placement:
+          offset: tuple[float, float] = (0.0, 0.0), flip: bool = False,
+          shadow: np.ndarray | None = None) -> Placement:
     """Fit ``product`` (RGBA) into the box of ``old_mask`` (HxW bool).
 
-    ``scale`` multiplies the fitted size; ``offset`` moves the product by a fraction of the old
-    box's (width, height); ``flip`` mirrors it. Raises ``ImageError`` when the old mask is
-    empty or the placed product would be larger than the scene.
+    ``scale`` multiplies the fitted size; the base line stays on the old product's (its lowest
+    row) at every scale. ``offset`` moves the product by a fraction of the old box's (width,
+    height); ``flip`` mirrors it. ``shadow`` (the product photo's shadow, HxW float in [0, 1]
+    of the product image's size) is carried into scene coordinates by the same transform.
+    Raises ``ImageError`` when the old mask is empty or the product would not fit the scene.
     """
     H, W = old_mask.shape
     ob = bbox(old_mask)
@@ -57,7 +64,8 @@ def place(product: np.ndarray, old_mask: np.ndarray, scale: float = 1.0,
         raise ImageError("the old-product mask is empty: mark the product to replace")
     if not (0.05 <= scale <= 5.0):
         raise ImageError(f"scale {scale} is out of range (0.05 to 5)")
-    sprite = crop_to_alpha(product)
+    ab = _alpha_box(product)
+    sprite = product[ab[1]:ab[3], ab[0]:ab[2]]
     if flip:
         sprite = sprite[:, ::-1]
     ph, pw = sprite.shape[:2]
@@ -77,7 +85,25 @@ def place(product: np.ndarray, old_mask: np.ndarray, scale: float = 1.0,
     dx1, dy1 = min(W, x0 + nw), min(H, y0 + nh)
     if dx1 > dx0 and dy1 > dy0:
         alpha[dy0:dy1, dx0:dx1] = sprite[sy0:sy0 + dy1 - dy0, sx0:sx0 + dx1 - dx0, 3] / 255.0
-    return Placement(sprite, (x0, y0, x0 + nw, y0 + nh), alpha, (H, W))
+    placed_shadow = None
+    if shadow is not None and shadow.shape == product.shape[:2] and shadow.max() > 0:
+        sx, sy = nw / pw, nh / ph
+        if flip:  # scene x = x0 + (ab[2] - px) * sx
+            M = np.float32([[-sx, 0, x0 + ab[2] * sx], [0, sy, y0 - ab[1] * sy]])
+        else:
+            M = np.float32([[sx, 0, x0 - ab[0] * sx], [0, sy, y0 - ab[1] * sy]])
+        placed_shadow = cv2.warpAffine(shadow.astype(np.float32), M, (W, H),
+                                       flags=cv2.INTER_LINEAR) * (1 - alpha)
+    return Placement(sprite, (x0, y0, x0 + nw, y0 + nh), alpha, (H, W), placed_shadow)
+
+
+def _alpha_box(rgba: np.ndarray, threshold: int = 8) -> tuple[int, int, int, int]:
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ImageError("the product has no alpha channel: cut it out first")
+    b = bbox(rgba[..., 3] > threshold)
+    if b is None:
+        raise ImageError("the product is empty: its cutout has no visible pixels")
+    return b
 
 
 def paste(image: np.ndarray, placement: Placement) -> np.ndarray:
@@ -101,35 +127,44 @@ def gap_mask(old_mask: np.ndarray, new_mask: np.ndarray, margin: int) -> np.ndar
     return dilate(old_mask, margin) & ~new_mask
 
 
-def add_shadow(image: np.ndarray, placement: Placement, strength: float = 0.55) -> np.ndarray:
-    """Darken a contact shadow under the placed product, then re-paste the product on top."""
-    from .synth import contact_shadow  # the same shadow model the catalog is rendered with
-
-    shade = contact_shadow(image.shape[:2], placement.box, strength)
-    shaded = np.clip(image.astype(np.float32) * shade[..., None] + 0.5, 0, 255).astype(np.uint8)
-    return paste(shaded, placement)
-
-
 def harmonise(placement: Placement, scene: np.ndarray, old_mask: np.ndarray,
-              amount: float = 0.3) -> Placement:
-    """Shift the product's brightness part-way toward the scene's light around the old product
-    (a cheap lighting match). ``amount`` 0 leaves the product unchanged."""
-    if amount <= 0:
+              strength: float = 0.5) -> Placement:
+    """Light the product like its surroundings: brightness, colour cast and a vertical light
+    gradient measured on the scene around the old product, applied part-way (``strength`` in
+    [0, 1]). Strength 0 returns the placement unchanged (bit-exact).
+
+    Brightness: the ring's luminance relative to the scene's (a studio shot is lit evenly, so
+    a product in a dim corner should be dimmer). Colour cast: the ring's mean colour against
+    its grey (grey-world). Gradient: the ring's luminance at the product's top against its
+    base, on both sides, as a linear ramp down the product.
+    """
+    if strength <= 0:
         return placement
-    ring = dilate(old_mask, 25) & ~dilate(old_mask, 5)
-    if not ring.any():
+    ring = dilate(old_mask, 25) & ~dilate(old_mask, 8)
+    if ring.sum() < 50:
         return placement
-    scene_l = scene[ring].astype(np.float32).mean()
+    f = scene.astype(np.float32)
+    luma = f @ np.array([0.299, 0.587, 0.114], np.float32)
+    level = float(luma[ring].mean() / max(luma.mean(), 1.0))
+    mean = f[ring].mean(axis=0)
+    cast = mean / max(float(mean.mean()), 1.0)
+    x0, y0, x1, y1 = placement.box
+    ys = np.nonzero(ring)[0]
+    top = ring & (np.arange(ring.shape[0])[:, None] < y0 + (y1 - y0) / 3)
+    base = ring & (np.arange(ring.shape[0])[:, None] > y1 - (y1 - y0) / 3)
+    grad = 0.0
+    if top.sum() > 20 and base.sum() > 20 and len(ys):
+        lt, lb = float(luma[top].mean()), float(luma[base].mean())
+        grad = (lt - lb) / max((lt + lb) / 2, 1.0)
+    h = placement.sprite.shape[0]
+    ramp = np.linspace(0.5, -0.5, h, dtype=np.float32)[:, None, None]
+    gain = (np.clip(level, 0.6, 1.4) * np.clip(cast, 0.8, 1.2))[None, None, :] \
+        * (1 + np.clip(grad, -0.4, 0.4) * ramp)
+    gain = 1 + strength * (gain - 1)
     sprite = placement.sprite.astype(np.float32)
-    vis = sprite[..., 3] > 128
-    if not vis.any():
-        return placement
-    prod_l = sprite[vis][:, :3].mean()
-    gain = 1.0 + amount * (scene_l / max(prod_l, 1.0) - 1.0)
-    gain = float(np.clip(gain, 0.7, 1.3))
     sprite[..., :3] *= gain
     out = np.clip(sprite + 0.5, 0, 255).astype(np.uint8)
-    return Placement(out, placement.box, placement.alpha, placement.shape)
+    return Placement(out, placement.box, placement.alpha, placement.shape, placement.shadow)
 
 
 def gap_ratio(old_mask: np.ndarray, new_mask: np.ndarray) -> float:

@@ -45,11 +45,10 @@ class Settings:
     rerank_pool: int = 32  # candidates fetched before the fit-aware rerank
     rerank_gap_weight: float = 0.5  # score = similarity - weight * gap ratio
     # compositing
-    gap_margin: int = 6  # pixels the old mask is dilated by before the new product is removed
-    feather: int = 3  # feather radius (px) of pastes
+    gap_margin: int = 6  # pixels the old product's footprint is dilated by before filling
     context_scale: float = 1.6  # context window side / mask bbox side for backends
+    fill_max_side: int = 768  # fully convolutional fills run at native resolution up to this
     # models
-    device: str = "cpu"
     boundary_lambda: float = 4.0  # weighted boundary loss strength (0 = EdgeConnect baseline)
     boundary_sigma: float = 4.0  # px
     diffusion_model_id: str = ""  # local path / hub id of an SD inpainting model

@@ -1,11 +1,14 @@
 """One staging job, from request to outputs; the same path for the CLI, the UI and tests.
 
-1. resolve the product (catalog id, file, or array) and cut it out;
+1. resolve the product (catalog id, file, or array) and cut it out, its photo shadow apart;
 2. retrieve candidate scenes (unless a scene is given) and pick the best;
-3. take the old-product mask (the scene's stored one, or an edited mask from the request);
-4. place the product, composite it, derive the gap;
-5. run each backend: copy-paste backends fill the gap (then a contact shadow and the product
-   go on top); pix2pix generates the whole background around the product on white.
+3. take the old-product mask (the scene's stored one, or an edited mask from the request) and
+   its shadow (detected, or edited); estimate the scene's light from that shadow;
+4. place the product (base line on the old one's), light-match it, derive the fill region;
+5. run each backend: copy-paste backends rebuild the background in the fill region from the
+   scene without the old product and without the new one (the *plate*); then the new
+   product's shadows and the product itself go on top once (``finish``). pix2pix generates
+   the whole background around the product on white (vanilla staging).
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from typing import Iterator
 import numpy as np
 
 from . import composite as comp
+from . import shadows as sh
 from .backends import COPY_PASTE, REGISTRY, BackendUnavailable, get_backend
 from .catalog import Catalog, CatalogError, open_catalog
 from .config import get_settings
-from .images import ImageError, check_mask, load_image, save_png
+from .images import ImageError, check_mask, dilate, load_image, save_png
 from .retrieve import Candidate, Retriever
-from .segment import cutout
+from .segment import Cutout, cutout_layers
 
 
 @dataclass
@@ -43,9 +47,14 @@ class StageRequest:
     offset: tuple[float, float] = (0.0, 0.0)
     flip: bool = False
     old_mask: np.ndarray | None = None  # edited mask of the old product (HxW bool)
-    margin: int | None = None  # gap margin, px (default: setting)
-    harmonise: float = 0.3
-    shadow: bool = True
+    old_shadow: np.ndarray | None = None  # edited old-shadow mask (None: detect it)
+    margin: int | None = None  # fill margin around the old product, px (default: setting)
+    harmonise: float = 0.5  # light matching strength, 0 = the product as shot
+    shadow: bool = True  # contact + cast shadow of the new product
+    light: dict | None = None  # overrides of the estimated light (vx, vy, softness, strength)
+    product_shadow: str = "drop"  # the product photo's own shadow: drop | keep (multiply)
+    remove_old_shadow: bool = True  # add the old product's shadow to the fill region
+    clean_fill: bool = True  # False: the old way (fill only the gap, new product as context)
     seed: int = 0
 
 
@@ -59,6 +68,7 @@ class StageOutput:
     latency_ms: float = 0.0
     error: str = ""
     file: str = ""
+    plate: np.ndarray | None = None  # the rebuilt background before shadows and product
 
     def to_dict(self) -> dict:
         return {"backend": self.backend, "label": self.label, "tier": self.tier, "ok": self.ok,
@@ -77,8 +87,11 @@ class Prepared:
     category: str
     old_mask: np.ndarray
     placement: comp.Placement
-    composite: np.ndarray  # product pasted, old product still visible in the gap
-    gap: np.ndarray  # HxW bool
+    composite: np.ndarray  # product pasted, old product still visible (the "before" view)
+    gap: np.ndarray  # HxW bool: the part of the fill that stays visible
+    old_shadow: np.ndarray = None  # HxW bool: the old product's shadow (filled when removed)
+    light: sh.Light = field(default_factory=sh.Light)
+    request: StageRequest | None = None
 
     @property
     def new_mask(self) -> np.ndarray:
@@ -86,10 +99,23 @@ class Prepared:
 
     @property
     def fill_mask(self) -> np.ndarray:
-        """What a copy-paste backend fills: the gap plus the new product's soft edge where it
-        lies over the old product (the background under that edge is not known either)."""
-        a = self.placement.alpha
-        return self.gap | ((a > 0) & (a < 1) & self.old_mask)
+        """What a copy-paste backend fills (HxW bool)."""
+        return fill_region(self)
+
+
+def fill_region(prep: "Prepared") -> np.ndarray:
+    """Clean fill: the old footprint dilated by the margin, plus the old shadow when it is
+    removed. Legacy (``clean_fill=False``): only the gap, plus the new product's soft edge."""
+    req = prep.request or StageRequest(product=None)
+    margin = get_settings().gap_margin if req.margin is None else req.margin
+    if req.clean_fill:
+        region = dilate(prep.old_mask, margin)
+        if req.remove_old_shadow and prep.old_shadow is not None:
+            region |= prep.old_shadow
+        return region
+    a = prep.placement.alpha
+    return comp.gap_mask(prep.old_mask, prep.placement.mask, margin) | ((a > 0) & (a < 1)
+                                                                        & prep.old_mask)
 
 
 @dataclass
@@ -158,18 +184,19 @@ def reset_context() -> None:
         _CONTEXT = None
 
 
-def resolve_product(product: object, catalog: Catalog, segmenter=None) -> tuple[str, np.ndarray]:
-    """(display name, ``HxWx4`` cutout) from a catalog id, a path, bytes or an array; a SAM
-    ``segmenter`` refines cutouts of photos without transparency."""
+def resolve_product(product: object, catalog: Catalog, segmenter=None) -> tuple[str, Cutout]:
+    """(display name, cutout with its photo shadow) from a catalog id, a path, bytes or an
+    array; a SAM ``segmenter`` refines cutouts of photos without transparency."""
     if isinstance(product, str) and catalog.has_product(product):
-        return product, cutout(catalog.product_image(product))
+        return product, cutout_layers(catalog.product_image(product))
     if isinstance(product, (str, Path)):
         p = Path(product)
         if not p.exists():
             raise ImageError(f"{product} is neither a catalog product id nor an image file")
-        return p.name, cutout(load_image(p, keep_alpha=True), segmenter=segmenter)
+        return p.name, cutout_layers(load_image(p, keep_alpha=True), segmenter=segmenter)
     if isinstance(product, np.ndarray):
-        return "uploaded product", cutout(load_image(product, keep_alpha=True), segmenter=segmenter)
+        return "uploaded product", cutout_layers(load_image(product, keep_alpha=True),
+                                                 segmenter=segmenter)
     raise ImageError("the product must be a catalog id, an image path or an image array")
 
 
@@ -179,7 +206,8 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     cat = ctx.catalog
     if not cat.scenes:
         raise CatalogError("the catalog is empty: build it or import scenes first")
-    name, product = resolve_product(req.product, cat, ctx.loaded_sam)
+    name, cut = resolve_product(req.product, cat, ctx.loaded_sam)
+    product = cut.rgba
     candidates: list[Candidate] = []
     if req.scene_id is None:
         candidates = ctx.retriever.search(product, req.top_k, req.category)
@@ -196,47 +224,77 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
         old = cat.scene_mask(scene_id)
         if old is None:
             raise ImageError(f"scene {scene_id} has no stored mask: draw the old product first")
-    placement = comp.place(product, old, req.scale, req.offset, req.flip)
-    placement = comp.harmonise(placement, scene, old, req.harmonise)
+    if req.product_shadow not in ("drop", "keep"):
+        raise ImageError(f"product_shadow must be 'drop' or 'keep', not {req.product_shadow!r}")
     margin = get_settings().gap_margin if req.margin is None else req.margin
-    gap = comp.gap_mask(old, placement.mask, margin)
-    return Prepared(name, product, candidates, scene_id, scene, scene_rec.category, old,
-                    placement, comp.paste(scene, placement), gap)
+    if req.old_shadow is not None:
+        old_shadow = check_mask(req.old_shadow, scene.shape[:2], "the old-shadow mask") & ~old
+    else:
+        old_shadow = sh.detect_old_shadow(scene, old, margin)
+    light = sh.estimate_light(scene, old, old_shadow)
+    if req.light:
+        light = sh.Light(**{**light.to_dict(), **req.light, "source": "set by the user"})
+    placement = comp.place(product, old, req.scale, req.offset, req.flip,
+                           cut.shadow if req.product_shadow == "keep" else None)
+    placement = comp.harmonise(placement, scene, old, req.harmonise)
+    prep = Prepared(name, product, candidates, scene_id, scene, scene_rec.category, old,
+                    placement, comp.paste(scene, placement), np.zeros(old.shape, bool),
+                    old_shadow, light, req)
+    prep.gap = prep.fill_mask & ~placement.mask
+    return prep
+
+
+def finish(prep: Prepared, plate: np.ndarray) -> np.ndarray:
+    """Lay the new product on a rebuilt background: its contact and cast shadows (and the
+    photo's own shadow when kept) darken the plate, then the product is pasted once."""
+    req = prep.request or StageRequest(product=None)
+    shade = np.ones(plate.shape[:2], np.float32)
+    if req.shadow:
+        shade = sh.object_shadow(prep.placement.alpha, prep.light)
+    if prep.placement.shadow is not None:
+        shade = shade * (1.0 - prep.placement.shadow)
+    return comp.paste(sh.apply_shade(plate, shade), prep.placement)
 
 
 def available_backends() -> list[str]:
     return [n for n in REGISTRY if get_backend(n).available()[0]]
 
 
-def run_backend(prep: Prepared, name: str, seed: int = 0, shadow: bool = True) -> StageOutput:
-    """Run one backend on a prepared job; failures come back as ``ok=False`` with a reason."""
+def run_backend(prep: Prepared, name: str, seed: int = 0, shadow: bool | None = None
+                ) -> StageOutput:
+    """Run one backend on a prepared job; failures come back as ``ok=False`` with a reason.
+    ``shadow`` (deprecated) overrides the request's new-product shadow switch."""
     b = get_backend(name)
     ok, why = b.available()
     if not ok:
         return StageOutput(name, b.label, "missing", False, error=why)
+    if shadow is not None and prep.request is not None and shadow != prep.request.shadow:
+        from dataclasses import replace
+
+        prep = replace(prep, request=replace(prep.request, shadow=shadow))
     try:
         t0 = time.perf_counter()
+        plate = None
         if name in COPY_PASTE:
             hole = prep.fill_mask
-            background = prep.scene
-            if hole.any():  # else the new product covers the old one entirely
-                filled = b(prep.composite, hole, seed=seed, category=prep.category)
-                background = np.where(hole[..., None], filled, prep.scene)
-            # the same layering as the ground truth: background, shadow, product once on top
-            out = (comp.add_shadow(background, prep.placement) if shadow
-                   else comp.paste(background, prep.placement))
+            clean = prep.request is None or prep.request.clean_fill
+            plate = prep.scene
+            if hole.any():  # the context excludes the old product and the new one
+                plate = b(prep.scene if clean else prep.composite, hole, seed=seed,
+                          category=prep.category)
+            out = finish(prep, plate)
         else:  # vanilla staging: the product on white at its place -> whole scene
             on_white = comp.paste(np.full_like(prep.scene, 255), prep.placement)
             generated = b(on_white, ~prep.new_mask, seed=seed)
             out = comp.paste(generated, prep.placement)  # soft edge over the generated room
         ms = (time.perf_counter() - t0) * 1000
-        return StageOutput(name, b.label, b.tier, True, out, ms)
+        return StageOutput(name, b.label, b.tier, True, out, ms, plate=plate)
     except (BackendUnavailable, ImageError, ValueError, RuntimeError) as exc:
         return StageOutput(name, b.label, b.tier, False, error=str(exc).splitlines()[0])
 
 
 def iter_outputs(prep: Prepared, names: list[str] | None = None, seed: int = 0,
-                 shadow: bool = True) -> Iterator[StageOutput]:
+                 shadow: bool | None = None) -> Iterator[StageOutput]:
     """Yield each backend's output as it finishes (for streaming UIs)."""
     for name in names or list(REGISTRY):
         if name not in REGISTRY:
@@ -249,7 +307,7 @@ def run_stage(req: StageRequest, out_dir: Path | None = None, ctx: Context | Non
               ) -> StageResult:
     """A whole job; with ``out_dir``, writes ``report.json`` and PNGs (all or nothing)."""
     prep = prepare(req, ctx)
-    result = StageResult(prep, list(iter_outputs(prep, req.backends, req.seed, req.shadow)))
+    result = StageResult(prep, list(iter_outputs(prep, req.backends, req.seed)))
     if out_dir is not None:
         write_outputs(result, Path(out_dir))
     return result
@@ -263,6 +321,9 @@ def report(result: StageResult) -> dict:
         "category": p.category,
         "candidates": [c.to_dict() for c in p.candidates],
         "placement": {"box": list(p.placement.box)},
+        "light": p.light.to_dict(),
+        "old_shadow_pixels": int(p.old_shadow.sum()) if p.old_shadow is not None else 0,
+        "fill_pixels": int(p.fill_mask.sum()),
         "gap_pixels": int(p.gap.sum()),
         "gap_ratio": round(comp.gap_ratio(p.old_mask, p.new_mask), 4),
         "files": {"composite": "composite.png", "gap_mask": "gap_mask.png",

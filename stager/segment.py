@@ -33,52 +33,106 @@ def border_color(rgb: np.ndarray, width: int = 4) -> tuple[np.ndarray, float]:
     return med, spread
 
 
-def cutout(image: np.ndarray, tolerance: float = 10.0, soft: float = 6.0,
-           min_component: float = 0.02, segmenter: "Segmenter | None" = None) -> np.ndarray:
-    """Alpha for a product photographed on a plain background: ``HxWx4 uint8``.
+@dataclass
+class Cutout:
+    """A product separated from its studio backdrop."""
 
-    An RGBA input with real transparency keeps its alpha. Otherwise the background colour is
-    the median of the border; pixels farther than ``tolerance`` (plus the border's own noise)
-    are product; morphology removes specks; components smaller than ``min_component`` of the
-    largest are dropped; the edge gets a ``soft``-level ramp. With a SAM ``segmenter`` the
-    result is refined by SAM from its box (``refine_cutout``). Raises ``ImageError`` when
-    nothing stands out from the background (an empty or all-white product).
+    rgba: np.ndarray  # HxWx4 uint8: the product only; edge colours freed of the backdrop
+    shadow: np.ndarray  # HxW float32 in [0, 1]: the photo's shadow as darkening (0 = none)
+    backdrop: tuple[int, int, int]  # the backdrop colour that was removed
+
+    @property
+    def has_shadow(self) -> bool:
+        return bool((self.shadow > 0.05).sum() > 50)
+
+
+def cutout_layers(image: np.ndarray, tolerance: float = 10.0, min_component: float = 0.02,
+                  segmenter: "Segmenter | None" = None) -> Cutout:
+    """Separate a product photographed on a plain backdrop from the backdrop *and* from its
+    photographic shadow.
+
+    The backdrop colour is the median of the border. Pixels farther than ``tolerance`` (plus
+    the border's own noise) from it stand out. Of those, *shadow* is what darkens the backdrop
+    while keeping its colour (channel ratios to the backdrop nearly equal) and stays smooth; it
+    becomes a darkening map, never product pixels. Product regions enclosed by the product are
+    kept even when they look like shadow (a smooth grey cushion). Edge colours are un-mixed
+    from the backdrop so no backdrop-coloured fringe is pasted. An RGBA input with real
+    transparency keeps its alpha (and has no shadow). Raises ``ImageError`` when nothing stands
+    out (an empty or all-one-colour photo).
     """
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise ImageError("the product image must be RGB or RGBA")
     if image.shape[2] == 4 and image[..., 3].min() < 250:
         if (image[..., 3] > 8).sum() < 16:
             raise ImageError("the product image is fully transparent")
-        return image.copy()
+        return Cutout(image.copy(), np.zeros(image.shape[:2], np.float32), (255, 255, 255))
     rgb = image[..., :3]
     bg, spread = border_color(rgb)
-    d = np.abs(rgb.astype(np.float32) - bg).max(axis=2)
-    d = cv2.GaussianBlur(d, (3, 3), 0)
+    f = rgb.astype(np.float32)
+    d_raw = np.abs(f - bg).max(axis=2)
+    d = cv2.GaussianBlur(d_raw, (3, 3), 0)
     t = tolerance + 2.0 * spread
-    hard = (d > t).astype(np.uint8)
-    hard = cv2.morphologyEx(hard, cv2.MORPH_OPEN, disk(1))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(hard, 8)
-    if n <= 1:
+    fg = cv2.morphologyEx((d > t).astype(np.uint8), cv2.MORPH_OPEN, disk(1)).astype(bool)
+    if fg.sum() < 64:
         raise ImageError("the product cannot be told from its background (empty or all one "
                          "colour): use a photo of the product on a plain background")
+    # shadow: a colour-preserving, smooth darkening of the backdrop
+    ratio = f / np.maximum(bg, 1.0)
+    lum = ratio.mean(axis=2)
+    chroma = np.abs(ratio - lum[..., None]).max(axis=2)
+    hf = cv2.blur(np.abs(lum - cv2.GaussianBlur(lum, (0, 0), 1.5)), (5, 5))  # texture energy
+    neutral = fg & (chroma < 0.03) & (lum > 0.3) & (lum < 1.0)
+    # a studio shadow lies on the floor plane: the lower part of what stands out
+    fb = bbox(fg)
+    floor = np.zeros_like(fg)
+    floor[fb[1] + int(0.6 * (fb[3] - fb[1])):] = True
+    neutral &= floor
+    shadowish = neutral & (hf < 0.004)
+    shadowish = cv2.morphologyEx(shadowish.astype(np.uint8), cv2.MORPH_OPEN, disk(1)).astype(bool)
+    for _ in range(8):  # grow into neutral pixels next to the shadow (its edge is less smooth)
+        shadowish = cv2.dilate(shadowish.astype(np.uint8), disk(1)).astype(bool) & neutral
+    prod = fg & ~shadowish
+    prod = cv2.morphologyEx(prod.astype(np.uint8), cv2.MORPH_OPEN, disk(1))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(prod, 8)
+    if n <= 1:
+        raise ImageError("only a shadow stands out from the backdrop: no product found")
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = 1 + np.nonzero(areas >= max(areas.max() * min_component, 16))[0]
-    fg = np.isin(labels, keep)
-    if fg.sum() < 64:
+    prod = np.isin(labels, keep)
+    from scipy import ndimage
+
+    # enclosed smooth-grey parts are product (a shadow is never enclosed by the product);
+    # enclosed backdrop (between a chair's slats) stays backdrop
+    prod = prod | (ndimage.binary_fill_holes(prod) & fg & (d_raw > t))
+    prod = cv2.morphologyEx(prod.astype(np.uint8), cv2.MORPH_CLOSE, disk(1)).astype(bool)
+    prod &= d_raw > t  # the blur above widened the boundary by a pixel
+    if prod.sum() < 64:
         raise ImageError("the product is too small to cut out (under 64 pixels)")
-    if fg.mean() > 0.98:
+    if prod.mean() > 0.98:
         raise ImageError("the product fills the whole photo: no background to remove")
-    # soft edge: ramp alpha by the colour distance across the threshold, only near the edge
-    ramp = np.clip((d - (t - soft)) / (2 * soft), 0, 1)
-    near = cv2.dilate(fg.astype(np.uint8), disk(2)).astype(bool)
-    core = cv2.erode(fg.astype(np.uint8), disk(1)).astype(bool)
-    alpha = np.where(core, 1.0, np.where(near, ramp, 0.0))
-    alpha = np.where(fg & ~core, np.maximum(alpha, 0.5), alpha)
+    # soft edge: a one-pixel ramp across the product boundary
+    alpha = cv2.GaussianBlur(prod.astype(np.float32), (0, 0), 0.6)
+    alpha = np.where(cv2.erode(prod.astype(np.uint8), disk(1)).astype(bool), 1.0, alpha)
+    alpha = np.where(prod, np.maximum(alpha, 0.5), 0.0)  # nothing outside: no backdrop fringe
+    # un-mix edge colours from the backdrop: c = (observed - (1 - a) bg) / a
+    a3 = np.clip(alpha, 1e-3, 1.0)[..., None]
+    clean = np.where((alpha > 0)[..., None] & (alpha < 1)[..., None],
+                     (f - (1 - a3) * bg) / a3, f)
     a8 = np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)
-    out = np.dstack([rgb, a8])
+    out = np.dstack([np.clip(clean + 0.5, 0, 255).astype(np.uint8), a8])
     if segmenter is not None and segmenter.sam is not None:
         out = refine_cutout(out, segmenter)
-    return out
+    noise = max(2.0 * spread, 2.0) / max(float(np.mean(bg)), 1.0)
+    shade = np.clip(1.0 - lum, 0.0, 1.0)
+    shade = np.where((shade > noise) & (out[..., 3] == 0), shade, 0.0).astype(np.float32)
+    return Cutout(out, shade, tuple(int(v) for v in bg))
+
+
+def cutout(image: np.ndarray, tolerance: float = 10.0, min_component: float = 0.02,
+           segmenter: "Segmenter | None" = None) -> np.ndarray:
+    """The product alone as ``HxWx4 uint8`` (its photographic shadow dropped); see
+    ``cutout_layers`` for the shadow as a separate layer."""
+    return cutout_layers(image, tolerance, min_component, segmenter).rgba
 
 
 def refine_cutout(rgba: np.ndarray, segmenter: "Segmenter", min_iou: float = 0.6) -> np.ndarray:

@@ -19,8 +19,10 @@ import numpy as np
 
 from .furniture import render_product, sample_product
 from .images import bbox
+from .shadows import Light, contact_shadow, object_shadow  # noqa: F401 - contact_shadow re-exported
 
 SIZE = 512
+GENERATOR_VERSION = 2  # 2: scene light (cast shadows, lit products), studio drop shadows
 CAM_HEIGHT_M = 1.3  # camera height; the back wall's floor line to the horizon spans this
 
 
@@ -215,17 +217,6 @@ def floor_point(room: dict, xw: float, z: float) -> tuple[float, float, float]:
     return vx + xw * px_per_m / z, vy + (by1 - vy) / z, px_per_m / z
 
 
-def contact_shadow(shape, box, strength: float = 0.55) -> np.ndarray:
-    """Multiplicative shade (HxW float32, 1 = no shadow) under an object's box."""
-    x0, y0, x1, y1 = box
-    sh = np.zeros(shape, np.float32)
-    w = max(x1 - x0, 2)
-    cv2.ellipse(sh, (int((x0 + x1) / 2), int(y1 - 2)), (int(w * 0.55), max(int(w * 0.06), 3)),
-                0, 0, 360, 1.0, -1)
-    sh = cv2.GaussianBlur(sh, (0, 0), max(w * 0.04, 2))
-    return 1.0 - strength * np.clip(sh, 0, 1)
-
-
 def paste_rgba(dst: np.ndarray, sprite: np.ndarray, x: int, y: int) -> np.ndarray:
     """Alpha-composite ``sprite`` (RGBA uint8) onto float ``dst`` at top-left (x, y); returns
     the full-size alpha (HxW float32 in [0, 1]) that was pasted."""
@@ -257,7 +248,38 @@ def sample_scene(rng: np.random.Generator, family: str | None = None) -> dict:
         others.append({"product": sample_product(rng, fam),
                        "xw": float(side * rng.uniform(1.3, 2.0)),
                        "z": float(rng.uniform(0.9, 1.0))})
-    return {"room": room, "hero": hero, "xw": xw, "z": z, "others": others}
+    return {"room": room, "hero": hero, "xw": xw, "z": z, "others": others,
+            "light": sample_light(np.random.default_rng(room["seed"] + 1))}
+
+
+def sample_light(rng: np.random.Generator) -> dict:
+    """The scene's light: cast-shadow direction/length/softness/strength (a window to either
+    side, in front or behind), a colour cast and a vertical gradient on the products."""
+    tints = [(1.0, 1.0, 1.0), (1.05, 1.0, 0.9), (0.93, 0.98, 1.06), (1.03, 1.0, 0.95)]
+    return {"vx": float(rng.uniform(-0.9, 0.9)), "vy": float(rng.uniform(-0.45, -0.05)),
+            "softness": float(rng.uniform(0.02, 0.06)), "strength": float(rng.uniform(0.25, 0.5)),
+            "contact": float(rng.uniform(0.4, 0.6)),
+            "tint": list(tints[int(rng.integers(len(tints)))]),
+            "gradient": float(rng.uniform(-0.12, 0.18))}
+
+
+def _light(scene: dict) -> Light:
+    lt = scene.get("light") or {}
+    return Light(lt.get("vx", 0.0), lt.get("vy", -0.15), lt.get("softness", 0.04),
+                 lt.get("strength", 0.0), lt.get("contact", 0.55), "scene")
+
+
+def light_product(sprite: np.ndarray, scene: dict) -> np.ndarray:
+    """The product sprite (RGBA uint8) under the scene's light: the room's exposure, its colour
+    cast and a vertical gradient (top brighter for a positive gradient)."""
+    lt = scene.get("light")
+    if not lt:
+        return sprite
+    h = sprite.shape[0]
+    y = np.linspace(0.5, -0.5, h, dtype=np.float32)[:, None, None]
+    gain = scene["room"]["light"] * np.array(lt["tint"], np.float32) * (1 + lt["gradient"] * y)
+    rgb = np.clip(sprite[..., :3].astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+    return np.dstack([rgb, sprite[..., 3]])
 
 
 def hero_box(scene: dict) -> tuple[int, int, int, int]:
@@ -278,17 +300,23 @@ def render_background(scene: dict) -> np.ndarray:
         sprite = render_product(o["product"], int(o["product"]["height_m"] * ppm))
         h, w = sprite.shape[:2]
         box = (int(x - w / 2), int(y - h), int(x - w / 2) + w, int(y))
-        img *= contact_shadow(img.shape[:2], box, 0.45)[..., None]
-        paste_rgba(img, sprite, box[0], box[1])
+        alpha = paste_rgba(np.zeros_like(img), sprite, box[0], box[1])
+        img *= object_shadow(alpha, _light(scene))[..., None]
+        paste_rgba(img, light_product(sprite, scene), box[0], box[1])
     return img
 
 
-def stage_on(background: np.ndarray, product_rgba: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
-    """Place a product sprite (already sized) with its top-left at ``box[:2]`` on a background,
-    with a contact shadow. Returns (uint8 image, bool product mask)."""
+def stage_on(background: np.ndarray, product_rgba: np.ndarray, box, scene: dict | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Place a product sprite (already sized) with its top-left at ``box[:2]`` on a background:
+    its contact and cast shadows and the product lit by ``scene``'s light (without a scene: a
+    contact shadow only, the product as shot). Returns (uint8 image, bool product mask)."""
     img = background.astype(np.float32).copy()
-    img *= contact_shadow(img.shape[:2], box)[..., None]
-    alpha = paste_rgba(img, product_rgba, box[0], box[1])
+    alpha = paste_rgba(np.zeros_like(img), product_rgba, box[0], box[1])
+    light = _light(scene) if scene else Light(strength=0.0, contact=0.55)
+    img *= object_shadow(alpha, light)[..., None]
+    sprite = light_product(product_rgba, scene) if scene else product_rgba
+    alpha = paste_rgba(img, sprite, box[0], box[1])
     return np.clip(img + 0.5, 0, 255).astype(np.uint8), alpha > 0.5
 
 
@@ -298,15 +326,18 @@ def render_scene(scene: dict) -> SceneLayers:
     x0, y0, x1, y1 = hero_box(scene)
     sprite = render_product(scene["hero"], y1 - y0)
     box = (x0, y0, x0 + sprite.shape[1], y0 + sprite.shape[0])
-    image, mask = stage_on(bg, sprite, box)
+    image, mask = stage_on(bg, sprite, box, scene)
     b = bbox(mask) or box
     return SceneLayers(np.clip(bg + 0.5, 0, 255).astype(np.uint8), image, mask, b,
                        scene["hero"]["family"], scene)
 
 
-def catalog_shot(product: dict, size: int = 512, fill: float = 0.78) -> np.ndarray:
-    """The product on white as a catalog photo with its alpha: ``size x size x 4`` uint8.
-    RGB is the product over white; channel 3 is the true alpha."""
+def catalog_shot(product: dict, size: int = 512, fill: float = 0.78, shadow: bool = True
+                 ) -> np.ndarray:
+    """The product on white as a studio photo with its true alpha: ``size x size x 4`` uint8.
+    RGB is the product over a white backdrop with, by default, a soft grey drop shadow on the
+    backdrop (a contact shadow and a short cast shadow); channel 3 is the product's true alpha
+    (the shadow is not product)."""
     aspect = product["width_m"] / product["height_m"]
     h = int(size * fill / max(aspect, 1.0))
     sprite = render_product(product, h)
@@ -316,7 +347,12 @@ def catalog_shot(product: dict, size: int = 512, fill: float = 0.78) -> np.ndarr
         sh, sw = sprite.shape[:2]
     canvas = np.full((size, size, 3), 255.0, np.float32)
     x, y = (size - sw) // 2, (size - sh) // 2
+    alpha = paste_rgba(np.zeros_like(canvas), sprite, x, y)
+    if shadow:
+        r = np.random.default_rng(int(sum(ord(c) for c in product["family"])) + sw * 7 + sh)
+        light = Light(float(r.uniform(-0.5, 0.5)), float(r.uniform(-0.12, -0.04)), 0.05,
+                      float(r.uniform(0.15, 0.3)), float(r.uniform(0.35, 0.55)))
+        canvas *= object_shadow(alpha, light)[..., None]
     alpha = paste_rgba(canvas, sprite, x, y)
     rgb = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
     return np.dstack([rgb, np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
-

@@ -54,7 +54,7 @@ class _Echo(Backend):
         return np.zeros_like(image)
 
 
-def test_base_runs_the_model_at_its_resolution_and_feathers_inside_only():
+def test_base_runs_the_model_at_its_resolution_and_uses_only_the_fill_inside():
     b = _Echo()
     img = np.full((400, 400, 3), 100, np.uint8)
     mask = _mask((400, 400), (100, 100, 300, 300))
@@ -62,4 +62,21 @@ def test_base_runs_the_model_at_its_resolution_and_feathers_inside_only():
     assert b.seen[0] == (32, 32, 3)
     assert np.array_equal(out[~mask], img[~mask])
     assert out[200, 200].tolist() == [0, 0, 0]  # deep inside: model output
-    assert 0 < out[100, 200, 0] < 100  # edge of the hole: feathered
+    assert out[100, 200].tolist() == [0, 0, 0]  # edge of the hole: the fill, never a blend
+
+
+class _NativeEcho(_Echo):
+    name, fully_conv, pad_mod = "native-echo", True, 8
+
+
+def test_fully_convolutional_backends_run_at_native_resolution_up_to_the_cap(settings_env):
+    settings_env(FILL_MAX_SIDE="512")
+    b = _NativeEcho()
+    img = np.full((1024, 1024, 3), 100, np.uint8)
+    small = _mask((1024, 1024), (400, 400, 500, 500))  # window 160 px: native, padded to 8
+    b(img, small)
+    assert b.seen[0] == (160, 160, 3)
+    big = _mask((1024, 1024), (100, 100, 700, 700))  # window 960 px: capped at 512
+    out = b(img, big)
+    assert b.seen[0] == (512, 512, 3)
+    assert np.array_equal(out[~big], img[~big])

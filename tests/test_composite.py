@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from stager.composite import add_shadow, gap_mask, gap_ratio, paste, place
+from stager.composite import gap_mask, gap_ratio, paste, place
+from stager.shadows import Light, apply_shade, object_shadow
 from stager.images import ImageError, dilate
 
 
@@ -61,6 +62,6 @@ def test_paste_and_shadow():
     out = paste(img, pl)
     assert out[pl.mask].tolist()[0] == [200, 0, 0]
     assert np.array_equal(out[~dilate(pl.mask, 1)], img[~dilate(pl.mask, 1)])
-    shaded = add_shadow(img, pl)
+    shaded = paste(apply_shade(img, object_shadow(pl.alpha, Light())), pl)
     below = shaded[pl.box[3] - 1, pl.box[2] + 2]
     assert below.mean() < 200 and np.array_equal(shaded[pl.mask], out[pl.mask])

@@ -1,9 +1,14 @@
-"""The backend interface: crop a context window around the mask, run at the model's
-resolution, paste back inside the mask only.
+"""The backend interface: crop a context window around the mask, run it at a working
+resolution, paste the fill back inside the mask only.
 
 Subclasses set ``name``, ``label``, ``tier`` and ``resolution`` and implement ``run(image,
-mask, **params)`` on a ``res x res`` window. ``__call__`` guarantees that pixels outside the
-mask are returned bit-exact, so large photos work with 256-px models.
+mask, **params)``. Fully convolutional backends (``fully_conv = True``: EdgeConnect, Telea)
+run at the window's *native* resolution, so a gap keeps its detail; only a window whose long
+side exceeds ``STAGER_FILL_MAX_SIDE`` is downscaled, and the window is padded (reflect) to a
+multiple of ``pad_mod``. Fixed-size models (pix2pix, the compact diffusion model) run at
+``resolution x resolution``. ``__call__`` guarantees that pixels outside the mask come back
+bit-exact and that inside it only the fill is used (no blend with what the hole held: that
+would bring the old product back as a halo).
 """
 
 from __future__ import annotations
@@ -51,12 +56,21 @@ def to_model(image: np.ndarray, mask: np.ndarray, res: int) -> tuple[np.ndarray,
     return img, m
 
 
-def blend_alpha(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Paste weights: 0 outside the mask; inside, ramping from 2/(r+1) at the edge to 1."""
-    if radius <= 0:
-        return mask.astype(np.float32)
-    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-    return np.where(mask, np.clip((dist + 1.0) / (radius + 1.0), 0.0, 1.0), 0.0).astype(np.float32)
+def working_size(h: int, w: int, max_side: int, pad_mod: int) -> tuple[int, int, float]:
+    """(padded height, padded width, scale) for a native-resolution run of an ``h x w`` window:
+    ``scale`` < 1 only when the long side exceeds ``max_side``."""
+    s = min(1.0, max_side / max(h, w))
+    sh, sw = max(1, int(round(h * s))), max(1, int(round(w * s)))
+    return -(-sh // pad_mod) * pad_mod, -(-sw // pad_mod) * pad_mod, s
+
+
+def resize_mask(mask: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Resize a bool mask conservatively (a pixel is hole if any source pixel under it is)."""
+    if mask.shape == (h, w):
+        return mask.copy()
+    if mask.shape[0] > h:
+        return cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+    return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
 
 class Backend:
@@ -65,7 +79,9 @@ class Backend:
     name = "base"
     label = "base"
     tier = "classical"  # classical | trained compact | pretrained
-    resolution = 256
+    resolution = 256  # fixed-size models: the side they run at
+    fully_conv = False  # True: run at the window's native resolution (capped, padded)
+    pad_mod = 8  # native runs pad the window to a multiple of this
     whole_image = False  # True: the window is always the whole image (vanilla staging)
 
     def available(self) -> tuple[bool, str]:
@@ -94,16 +110,36 @@ class Backend:
         else:
             x0, y0, x1, y1 = context_window(mask, st.context_scale, min_side=self.resolution // 2)
         win, wmask = image[y0:y1, x0:x1], mask[y0:y1, x0:x1]
-        res = self.resolution
-        small, smask = to_model(win, wmask, res)
-        out = self.run(small, smask, **params)
-        if out.shape[:2] != (res, res):
-            raise RuntimeError(f"{self.name} returned {out.shape}, expected {res}x{res}")
         h, w = win.shape[:2]
-        up = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC if h > res else cv2.INTER_AREA)
-        a = blend_alpha(wmask, st.feather)[..., None]
-        merged = win.astype(np.float32) * (1 - a) + up.astype(np.float32) * a
+        if self.fully_conv:
+            out = self._run_native(win, wmask, st.fill_max_side, **params)
+        else:
+            res = self.resolution
+            small, smask = to_model(win, wmask, res)
+            out = self.run(small, smask, **params)
+            if out.shape[:2] != (res, res):
+                raise RuntimeError(f"{self.name} returned {out.shape}, expected {res}x{res}")
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC if h > res
+                             else cv2.INTER_AREA)
         result = image.copy()
-        region = result[y0:y1, x0:x1]
-        region[wmask] = np.clip(merged[wmask] + 0.5, 0, 255).astype(np.uint8)
+        result[y0:y1, x0:x1][wmask] = out[wmask]
         return result
+
+    def _run_native(self, win: np.ndarray, wmask: np.ndarray, max_side: int, **params
+                    ) -> np.ndarray:
+        """Run on the window at its own resolution (downscaled only above ``max_side``),
+        reflect-padded to ``pad_mod``; returns the fill at the window's size."""
+        h, w = win.shape[:2]
+        ph, pw, s = working_size(h, w, max_side, self.pad_mod)
+        if s < 1:
+            sh, sw = max(1, int(round(h * s))), max(1, int(round(w * s)))
+            img = cv2.resize(win, (sw, sh), interpolation=cv2.INTER_AREA)
+            m = resize_mask(wmask, sw, sh)
+        else:
+            sh, sw, img, m = h, w, win, wmask
+        img = cv2.copyMakeBorder(img, 0, ph - sh, 0, pw - sw, cv2.BORDER_REFLECT_101)
+        m = np.pad(m, ((0, ph - sh), (0, pw - sw)))
+        out = self.run(np.ascontiguousarray(img), m, **params)[:sh, :sw]
+        if s < 1:
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+        return out

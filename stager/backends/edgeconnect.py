@@ -15,11 +15,11 @@ class EdgeConnectBackend(Backend):
     label = "EdgeConnect + weighted boundary loss"
     tier = "trained compact"
     variant = "inpaint_weighted"
+    fully_conv = True  # runs at the gap's native resolution (see base.py)
 
     def __init__(self):
         self._models = None
         self._lock = threading.Lock()
-        self.resolution = 128
 
     def available(self) -> tuple[bool, str]:
         ok, why = weights.check("edge", self.variant)
@@ -33,7 +33,8 @@ class EdgeConnectBackend(Backend):
             return why
         m = weights.meta(self.variant)
         return (f"{self.label}: trained compact weights {weights.path(self.variant).name}, "
-                f"{m.get('steps')} steps at {m.get('res')} px, lambda={m.get('boundary_lambda')}")
+                f"{m.get('steps')} steps on {m.get('res')}-px crops, "
+                f"lambda={m.get('boundary_lambda')}; fills at native resolution")
 
     def load(self):
         with self._lock:
@@ -46,14 +47,8 @@ class EdgeConnectBackend(Backend):
                 gi = ec.InpaintGenerator(mi["config"]["width"], mi["config"]["blocks"])
                 load_into(ge, weights.path("edge"))
                 load_into(gi, weights.path(self.variant))
-                self.resolution = int(mi.get("res", 128))
                 self._models = (ge, gi)
         return self._models
-
-    def __call__(self, image, mask, **params):
-        if self.available()[0]:
-            self.load()  # sets the resolution before the base class crops
-        return super().__call__(image, mask, **params)
 
     def run(self, image: np.ndarray, mask: np.ndarray, **_) -> np.ndarray:
         from models.edgeconnect import inpaint

@@ -12,7 +12,8 @@ class TeleaBackend(Backend):
     name = "telea"
     label = "Telea (OpenCV, classical)"
     tier = "classical"
-    resolution = 256
+    fully_conv = True  # native resolution: no blur from a round trip through 256 px
+    pad_mod = 1
 
     def run(self, image: np.ndarray, mask: np.ndarray, radius: int = 5, **_) -> np.ndarray:
         return cv2.inpaint(image, mask.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)

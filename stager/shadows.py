@@ -1,0 +1,181 @@
+"""Shadows: the model both the catalog renders with and the stager composites with, the old
+product's shadow found in a scene, and the scene's light estimated from it.
+
+A shadow is a *multiplier* map (HxW float32, 1 = unshaded, lower = darker): it only ever
+darkens. An object standing on the floor casts two: a soft contact shadow along its base, and a
+cast shadow, its silhouette projected on the floor by a shear ``p' = (x + h vx, yb + h vy)``
+(``h`` = height above the base line ``yb``), blurred by ``softness`` x the object's height.
+
+The stager never reads the generator's light: ``estimate_light`` measures the old product's
+shadow (``detect_old_shadow``) and falls back to a soft contact shadow alone when there is none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .images import bbox, dilate
+
+
+@dataclass
+class Light:
+    """Cast-shadow parameters per unit object height, and where they came from."""
+
+    vx: float = 0.0  # shadow tip offset / object height, image x
+    vy: float = -0.15  # ... image y (negative: toward the wall)
+    softness: float = 0.04  # blur sigma / object height
+    strength: float = 0.0  # darkening of the cast shadow's core (0 = no cast shadow)
+    contact: float = 0.5  # darkening of the contact shadow
+    source: str = "fallback: soft contact shadow only"
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def contact_shadow(shape: tuple[int, int], box, strength: float = 0.55) -> np.ndarray:
+    """Multiplier (HxW float32, 1 = no shadow): a soft ellipse along the base of ``box``."""
+    x0, y0, x1, y1 = box
+    sh = np.zeros(shape, np.float32)
+    w = max(x1 - x0, 2)
+    cv2.ellipse(sh, (int((x0 + x1) / 2), int(y1 - 2)), (int(w * 0.55), max(int(w * 0.06), 3)),
+                0, 0, 360, 1.0, -1)
+    sh = cv2.GaussianBlur(sh, (0, 0), max(w * 0.04, 2))
+    return 1.0 - strength * np.clip(sh, 0, 1)
+
+
+def cast_shadow(alpha: np.ndarray, light: Light) -> np.ndarray:
+    """Multiplier (HxW float32) of the cast shadow of an object with ``alpha`` (HxW float in
+    [0, 1] or bool, scene coordinates) standing on its lowest row."""
+    a = alpha.astype(np.float32)
+    b = bbox(a > 0.5)
+    if b is None or light.strength <= 0:
+        return np.ones(a.shape, np.float32)
+    yb = float(b[3])
+    h = max(b[3] - b[1], 1)
+    # p' = (x + (yb - y) vx, yb + (yb - y) vy): an affine map of the silhouette
+    M = np.float32([[1, -light.vx, light.vx * yb], [0, -light.vy, yb + light.vy * yb]])
+    proj = cv2.warpAffine(a, M, (a.shape[1], a.shape[0]), flags=cv2.INTER_LINEAR)
+    sigma = max(light.softness * h, 1.0)
+    proj = cv2.GaussianBlur(proj, (0, 0), sigma)
+    return 1.0 - light.strength * np.clip(proj, 0, 1)
+
+
+def object_shadow(alpha: np.ndarray, light: Light) -> np.ndarray:
+    """Contact and cast shadow of one object together (multiplier, the darker of the two)."""
+    b = bbox(alpha > 0.5)
+    if b is None:
+        return np.ones(alpha.shape, np.float32)
+    return np.minimum(contact_shadow(alpha.shape, b, light.contact), cast_shadow(alpha, light))
+
+
+def apply_shade(image: np.ndarray, shade: np.ndarray) -> np.ndarray:
+    """Darken ``image`` (HxWx3 uint8) by a multiplier map (values above 1 are clipped)."""
+    m = np.clip(shade, 0.0, 1.0)[..., None]
+    return np.clip(image.astype(np.float32) * m + 0.5, 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ the old product's shadow
+
+
+def _luma(img: np.ndarray) -> np.ndarray:
+    return img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def shading_ratio(scene: np.ndarray, exclude: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Per-pixel ``luma / local reference`` (HxW float32). The reference is a grey closing with
+    a flat ``size = (width, height)`` ellipse: it removes dark structures narrower than the
+    kernel, and being flat it hardly reaches across horizontal edges such as the wall/floor
+    line. ``exclude`` (the product) is filled along each row from its left and right first, so
+    the product itself does not count as shade."""
+    lum = _luma(scene)
+    filled = lum.copy()
+    for y in np.nonzero(exclude.any(axis=1))[0]:  # fill along rows: never across the horizon
+        known = ~exclude[y]
+        if known.any():
+            xs = np.arange(lum.shape[1])
+            filled[y, ~known] = np.interp(xs[~known], xs[known], lum[y, known])
+    kw, kh = (int(size[0]) | 1), (int(size[1]) | 1)
+    ref = cv2.morphologyEx(filled, cv2.MORPH_CLOSE,
+                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kw, kh)))
+    ref = cv2.GaussianBlur(ref, (0, 0), max(kh / 4, 1.0))
+    return lum / np.maximum(ref, 1.0)
+
+
+def _kernel(box) -> tuple[int, int]:
+    w, h = box[2] - box[0], box[3] - box[1]
+    return max(int(1.6 * w), 15), 5
+
+
+def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
+                      seed: float = 0.9, grow: float = 0.96) -> np.ndarray:
+    """The old product's contact/cast shadow: a darker region of the floor joined to the old
+    mask (HxW bool, disjoint from the old mask); empty when there is none. Pixels darker than
+    ``seed`` x their surroundings start it; it grows through pixels darker than ``grow``
+    (hysteresis), so the soft penumbra is included."""
+    b = bbox(old_mask)
+    if b is None:
+        return np.zeros(old_mask.shape, bool)
+    h, w = b[3] - b[1], b[2] - b[0]
+    near = dilate(old_mask, max(int(0.6 * max(h, w)), 8))
+    near[: max(b[1] + int(0.4 * h), 0)] = False  # shadows lie on the floor, near the base
+    ratio = shading_ratio(scene, dilate(old_mask, 2), _kernel(b))
+    ratio = cv2.GaussianBlur(ratio, (0, 0), 1.5)  # below the noise of a photo
+    strong = (ratio < seed) & near & ~old_mask
+    strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    n, lab = cv2.connectedComponents(strong, connectivity=8)
+    touch = dilate(old_mask, margin + 3)
+    keep = np.zeros(old_mask.shape, bool)
+    for i in range(1, n):
+        comp = lab == i
+        if (comp & touch).any() and comp.sum() >= 12:
+            keep |= comp
+    if not keep.any():
+        return keep
+    weak = (ratio < grow) & near & ~old_mask
+    for _ in range(max(int(0.1 * h), 6)):  # geodesic growth into the penumbra
+        nxt = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & weak
+        if (nxt == keep).all():
+            break
+        keep = nxt | keep
+    keep = cv2.morphologyEx(keep.astype(np.uint8), cv2.MORPH_CLOSE,
+                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))).astype(bool)
+    return dilate(keep, 2) & ~old_mask
+
+
+def estimate_light(scene: np.ndarray, old_mask: np.ndarray, old_shadow: np.ndarray | None
+                   ) -> Light:
+    """Cast-shadow direction, length, softness and strength from the old product's shadow.
+
+    The shadow's darkening-weighted centroid, relative to the silhouette's centroid and mean
+    height above the base, gives ``(vx, vy)`` (the projection is linear, so centroids map to
+    centroids); its mean darkening gives the strength. Without a usable shadow: contact only.
+    """
+    b = bbox(old_mask)
+    if b is None or old_shadow is None or old_shadow.sum() < 30:
+        return Light()
+    ys, xs = np.nonzero(old_mask)
+    yb = float(b[3])
+    hbar = float(np.mean(yb - ys)) or 1.0
+    h = max(b[3] - b[1], 1)
+    ratio = shading_ratio(scene, dilate(old_mask, 2), _kernel(b))
+    dark = np.clip(1.0 - ratio, 0, 1) * old_shadow
+    # the contact shadow sits on the base line: leave it out of the direction estimate
+    contact = contact_shadow(old_mask.shape, b, 1.0) < 0.5
+    cast = dark * ~contact
+    if cast.sum() < 5:
+        return Light(contact=float(np.clip(dark[contact].mean() * 1.6 if contact.any() else 0.5,
+                                           0.2, 0.7)), source="old shadow: contact only")
+    sy, sx = np.nonzero(cast > 0)
+    wts = cast[sy, sx]
+    cx, cy = float(np.average(sx, weights=wts)), float(np.average(sy, weights=wts))
+    vx = (cx - float(xs.mean())) / hbar
+    vy = (cy - yb) / hbar
+    core = cast > np.percentile(cast[cast > 0], 60)
+    strength = float(np.clip(cast[core].mean() * 1.3, 0.1, 0.7))
+    spread = float(np.sqrt(np.average((sx - cx) ** 2 + (sy - cy) ** 2, weights=wts)))
+    softness = float(np.clip(0.02 + 0.04 * spread / h, 0.02, 0.1))
+    return Light(float(np.clip(vx, -1.5, 1.5)), float(np.clip(vy, -1.0, 0.3)), softness,
+                 strength, 0.5, "estimated from the old product's shadow")

@@ -1,0 +1,175 @@
+"""Ad-grade compositing: clean fills, base lines, shadows, light matching (issue 8).
+
+The imported-room tests build a plain room (wall over floor, noise sigma 3) whose clean
+background is known, put a vivid red old product with its cast shadow in it, import it with
+``catalog import`` and stage a blue product with every copy-paste backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stager import composite as comp
+from stager import shadows as sh
+from stager import synth
+from stager.backends import COPY_PASTE
+from stager.catalog import Catalog, import_folders
+from stager.images import dilate, save_png
+from stager.pipeline import Context, StageRequest, finish, prepare, run_backend
+from stager.segment import cutout_layers, mask_iou
+
+WALL, FLOOR, HORIZON = (200, 190, 170), (120, 90, 60), 300
+
+
+def plain_room(seed: int = 0, size: int = 512) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size, 3), np.float32)
+    img[:HORIZON] = WALL
+    img[HORIZON:] = FLOOR
+    img += rng.normal(0, 3, img.shape)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def red_product(size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha HxW float, box) of a sofa-shaped old product standing at y = 400."""
+    sprite = synth.render_product(synth.sample_product(np.random.default_rng(3), "sofa"), 150)
+    a = np.zeros((size, size), np.float32)
+    h, w = sprite.shape[:2]
+    x0, y0 = 256 - w // 2, 400 - h
+    a[y0:y0 + h, x0:x0 + w] = sprite[..., 3] / 255.0
+    return a, (x0, y0, x0 + w, y0 + h)
+
+
+def blue_shot() -> np.ndarray:
+    """A catalog shot (RGB on white with a drop shadow) of a blue armchair, and its alpha."""
+    p = synth.sample_product(np.random.default_rng(5), "armchair")
+    p = {**p, "color": [40, 60, 200]} if "color" in p else p
+    shot = synth.catalog_shot(p, 384)
+    rgb = shot[..., :3].copy()
+    prod = shot[..., 3] > 0
+    rgb[prod] = (rgb[prod] * np.array([0.2, 0.35, 1.0])).astype(np.uint8)  # make it vivid blue
+    rgb[prod, 2] = np.maximum(rgb[prod, 2], 150)
+    return np.dstack([rgb, shot[..., 3]])
+
+
+@pytest.fixture(scope="module")
+def room_job(tmp_path_factory):
+    """An imported plain room with a red old product and its cast shadow."""
+    root = tmp_path_factory.mktemp("room")
+    clean = plain_room()
+    alpha, box = red_product()
+    light = sh.Light(vx=0.6, vy=-0.12, softness=0.04, strength=0.45, contact=0.5)
+    shade = sh.object_shadow(alpha, light)
+    img = clean.astype(np.float32) * shade[..., None]
+    img = img * (1 - alpha[..., None]) + np.array([220, 20, 30], np.float32) * alpha[..., None]
+    scene = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    (root / "rooms").mkdir()
+    save_png(root / "rooms" / "room.png", scene)
+    save_png(root / "rooms" / "room_mask.png", alpha > 0.5)
+    base = Catalog(root / "catalog", [], [], 0)
+    base.save()
+    cat, skipped = import_folders(base, root / "rooms")
+    assert not skipped
+    shot = blue_shot()
+    true_shadow = (shade < 0.97) & ~(alpha > 0.5)
+    return {"ctx": Context(cat), "scene_id": cat.scenes[0].id, "clean": clean, "scene": scene,
+            "alpha": alpha, "shot": shot, "shadow_true": true_shadow}
+
+
+def _prep(job, **kw):
+    req = StageRequest(job["shot"][..., :3], scene_id=job["scene_id"], **kw)
+    return prepare(req, job["ctx"])
+
+
+def test_old_shadow_detected(room_job):
+    prep = _prep(room_job)
+    truth = room_job["shadow_true"]
+    found = prep.old_shadow
+    assert (found & truth).sum() / truth.sum() > 0.8  # most of the true shadow is found
+    assert (found & ~dilate(truth, 4)).sum() < 0.3 * found.sum()  # and little else (penumbra)
+    assert prep.light.source.startswith("estimated")
+    assert prep.light.vx > 0.2  # the shadow falls to the right, as rendered
+
+
+def test_perfect_fill_leaves_no_old_product_pixels(room_job):
+    prep = _prep(room_job)
+    out = finish(prep, np.where(prep.fill_mask[..., None], room_job["clean"], prep.scene))
+    red = (out[..., 0] > 150) & (out[..., 1] < 80) & (out[..., 2] < 90)
+    assert red.sum() == 0
+
+
+@pytest.mark.parametrize("backend", COPY_PASTE)
+def test_room_restored_by_each_backend(room_job, backend):
+    prep = _prep(room_job)
+    out = run_backend(prep, backend)
+    if not out.ok:
+        pytest.skip(f"{backend} unavailable here: {out.error}")
+    plate, clean = out.plate.astype(np.float32), room_job["clean"].astype(np.float32)
+    fill = prep.fill_mask
+    # no colour of the old (red) or the new (blue) product in the rebuilt background
+    assert not ((plate[..., 0] > 150) & (plate[..., 1] < 80))[fill].any()
+    assert not ((plate[..., 2] > plate[..., 0] + 60))[fill].any()
+    # the old shadow is gone: what is left of its darkening is small
+    shadow = room_job["shadow_true"] & ~dilate(prep.new_mask, 2)
+    left = (clean - plate).mean(axis=2)[shadow]
+    assert left.mean() <= 8.0, f"{backend}: {left.mean():.1f} grey levels of old shadow left"
+    # the wall/floor boundary is restored wherever the gap shows it
+    gap = fill & ~prep.new_mask
+    cols = np.nonzero(gap[HORIZON - 10:HORIZON + 10].all(axis=0))[0]
+    if len(cols):
+        wall = plate[HORIZON - 8, cols].mean(axis=0)
+        floor = plate[HORIZON + 8, cols].mean(axis=0)
+        assert np.abs(wall - WALL).max() < 20 and np.abs(floor - FLOOR).max() < 20
+
+
+def test_product_never_lighter_than_floor_under_its_base(room_job):
+    prep = _prep(room_job, product_shadow="keep")
+    out = run_backend(prep, "telea")
+    x0, y0, x1, y1 = prep.placement.box
+    band = np.zeros(prep.new_mask.shape, bool)
+    band[y1:y1 + 6, x0:x1] = True
+    band &= ~prep.new_mask
+    floor_beside = out.image[y1 + 2:y1 + 6, max(x1 + 20, 0):x1 + 60].astype(float).mean()
+    assert out.image[band].astype(float).max(axis=-1).mean() <= floor_beside + 3
+    assert (out.image[band] > 235).all(axis=-1).sum() == 0  # no white disc
+
+
+def test_base_line_kept_at_every_scale(room_job):
+    old = room_job["alpha"] > 0.5
+    base = np.nonzero(old.any(axis=1))[0].max()
+    cut = cutout_layers(room_job["shot"][..., :3])
+    for scale in (0.5, 0.8, 1.0, 1.3):
+        pl = comp.place(cut.rgba, old, scale=scale)
+        assert np.nonzero(pl.mask.any(axis=1))[0].max() == base
+
+
+def test_shadow_only_darkens_and_harmonise_zero_is_exact(room_job):
+    prep = _prep(room_job, harmonise=0.0)
+    plate = room_job["clean"]
+    out = finish(prep, plate)
+    outside = ~prep.new_mask & (prep.placement.alpha == 0)
+    assert (out[outside].astype(int) <= plate[outside].astype(int)).all()
+    assert (out[outside] < plate[outside]).any()  # and it does darken somewhere
+    cut = cutout_layers(room_job["shot"][..., :3])
+    pl = comp.place(cut.rgba, room_job["alpha"] > 0.5)
+    same = comp.harmonise(pl, room_job["scene"], room_job["alpha"] > 0.5, 0.0)
+    assert np.array_equal(same.sprite, pl.sprite)
+    lit = comp.harmonise(pl, room_job["scene"], room_job["alpha"] > 0.5, 1.0)
+    assert not np.array_equal(lit.sprite, pl.sprite)
+
+
+def test_cutout_separates_drop_shadow():
+    rng = np.random.default_rng(11)
+    ious, recall = [], []
+    for _ in range(12):
+        shot = synth.catalog_shot(synth.sample_product(rng), 384)
+        c = cutout_layers(shot[..., :3])
+        ious.append(mask_iou(c.rgba[..., 3] > 127, shot[..., 3] > 127))
+        truth = (shot[..., 3] == 0) & (shot[..., :3].astype(int).mean(-1) < 245)
+        recall.append(((c.shadow > 0) & truth).sum() / max(truth.sum(), 1))
+        # backdrop-coloured pixels are never product
+        white = (shot[..., :3] > 250).all(-1) & (shot[..., 3] == 0)
+        assert (c.rgba[..., 3][white] == 0).all()
+    assert np.mean(ious) >= 0.95
+    assert np.mean(recall) >= 0.8
