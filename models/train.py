@@ -248,12 +248,17 @@ class _EMA:
 
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.decay = decay
+        self.updates = 0
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
+        # warm-up: early on the average follows the weights closely, so a short run is not
+        # dominated by the initial weights (0.999^500 would still be 61% initialisation)
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         for e, p in zip(self.model.state_dict().values(), model.state_dict().values()):
             if e.is_floating_point():
-                e.lerp_(p, 1 - self.decay)
+                e.lerp_(p, 1 - d)
 
 
 def _init_weights(args, key: str) -> Path | None:
