@@ -340,7 +340,7 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int,
     pad = ((0, h % 2), (0, w % 2), (0, 0))
     writer = imageio_ffmpeg.write_frames(
         str(path), (w + w % 2, h + h % 2), fps=fps, codec="libx264", pix_fmt_in="rgb24",
-        pix_fmt_out="yuv420p", quality=None, macro_block_size=2, ffmpeg_log_level="error",
+        pix_fmt_out="yuv420p", quality=None, macro_block_size=1, ffmpeg_log_level="error",
         output_params=["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart"])
     writer.send(None)
     try:
@@ -352,6 +352,8 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int,
                 progress((k + 1) / len(frames), f"encoding {k + 1}/{len(frames)}")
     finally:
         writer.close()
+    if not path.is_file() or path.stat().st_size == 0:  # ffmpeg reports on stderr only
+        raise ImageError(f"ffmpeg could not write {path.name}")
     return path
 
 
