@@ -33,6 +33,9 @@ class Session:
     mask: np.ndarray | None = None  # the current old-product mask (before dilation)
     history: list = field(default_factory=list)  # undo stack of masks
     outputs: dict = field(default_factory=dict)  # backend -> image
+    plates: dict = field(default_factory=dict)  # backend -> HxWx3 background plate, or None
+    product_alpha: np.ndarray | None = None  # HxW float32 in [0, 1], the placed new product
+    selected: str | None = None  # the backend whose output was last clicked
     composite: np.ndarray | None = None
 
     def push(self, mask: np.ndarray) -> None:

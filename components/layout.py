@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import api, audit, mask, outputs, placement, product, results, scenes, status
+from . import api, audit, mask, outputs, parallax, placement, product, results, scenes, status
 from .common import Session
 
 CSS = """
@@ -32,6 +32,7 @@ def build(concurrency: int = 1) -> gr.Blocks:
                     with gr.Column():
                         placement.render()
                 outputs.render()
+                parallax.render()
             with gr.Tab("Audit", id="audit"):
                 audit.render()
             with gr.Tab("Results", id="results"):
@@ -43,6 +44,7 @@ def build(concurrency: int = 1) -> gr.Blocks:
         mask_events = mask.listen(state)
         placement.listen(state, mask_events)
         outputs.listen(state, concurrency)
+        parallax.listen(state)
         audit.listen()
         results.listen()
         status.listen()

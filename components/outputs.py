@@ -1,6 +1,7 @@
 """Backends side by side: every backend on the same gap, streamed as each finishes, with
 latency and weights; unavailable ones greyed with the reason; a before/after slider,
-downloads, and "send to audit pool"."""
+downloads, a parallax clip of the selected output (``components/parallax.py``), and "send to
+audit pool"."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def run_all(state: Session, scale, dx, dy, flip, dilation, seed=0, progress=gr.P
     req = request(state, scale, dx, dy, flip, dilation, int(seed))
     prep = prepare(req, get_context())
     state.outputs, state.composite = {}, prep.composite
+    state.plates, state.product_alpha, state.selected = {}, prep.placement.alpha, None
     items, t0 = [], time.perf_counter()
     names = list(REGISTRY)
     yield state, items, None, "Running…"
@@ -50,6 +52,8 @@ def run_all(state: Session, scale, dx, dy, flip, dilation, seed=0, progress=gr.P
         out = _run_one(prep, name, int(seed))
         if out.ok:
             state.outputs[name] = out.image
+            # the filled background before shadow and product; None -> the clip's fallback
+            state.plates[name] = getattr(out, "plate", None)
             items.append((out.image, f"{out.label} · {out.latency_ms:.0f} ms · {out.tier}"))
         else:
             items.append((grey_card(f"{b.label} failed: {out.error}"), f"{name} · failed: {out.error}"))
@@ -72,6 +76,7 @@ def pick(state: Session, evt: gr.SelectData):
     name = list(REGISTRY)[idx]  # the gallery shows every backend in registry order
     if name not in state.outputs:
         raise UserError(f"{name} produced no output")
+    state.selected = name
     folder = get_settings().data_dir / "outputs"
     path = save_png(folder / f"{state.scene_id}_{name}_{int(time.time())}.png", state.outputs[name])
     return _slider(state, name), gr.update(value=str(path), visible=True)
@@ -106,10 +111,11 @@ def render():
         slider = gr.ImageSlider(label="Before / after (composite vs output)", elem_id="before-after")
         with gr.Row():
             download = gr.DownloadButton("Download selected output", visible=False)
+            clip = gr.Button("Make parallax clip", elem_id="make-parallax")
             pool = gr.Button("Send outputs to audit pool", elem_id="send-pool")
         msg = gr.Markdown("", elem_id="outputs-msg")
     register(out_seed=seed, out_run=run, out_gallery=gallery, out_slider=slider,
-             out_download=download, out_pool=pool, out_msg=msg)
+             out_download=download, out_pool=pool, out_msg=msg, out_parallax=clip)
 
 
 def listen(state, concurrency: int):

@@ -74,11 +74,16 @@ def cmd_evaluate(a) -> int:
 
 def cmd_parallax(a) -> int:
     from .images import load_image, load_mask
-    from .parallax import animate
+    from .parallax import SUFFIXES, animate
 
-    path = animate(load_image(a.image, keep_alpha=False), load_mask(a.mask), Path(a.out),
-                   frames=a.frames)
-    print(f"parallax animation -> {path}")
+    if Path(a.out).suffix.lower() not in SUFFIXES:
+        raise ValueError(f"{Path(a.out).name}: unsupported clip format; use .mp4 or .gif")
+    plate = load_image(a.plate, keep_alpha=False) if a.plate else None
+    clip = animate(load_image(a.image, keep_alpha=False), load_mask(a.mask), Path(a.out), plate,
+                   seconds=a.seconds, fps=a.fps, amplitude=a.amplitude, move=a.move,
+                   progress=_progress)
+    print(f"parallax {clip.move}: {len(clip.frames)} frames at {clip.fps} fps, "
+          f"plate: {clip.plate_source} -> {clip.path}")
     return 0
 
 
@@ -165,11 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(fn=cmd_evaluate)
 
-    x = sub.add_parser("parallax", help="2.5D parallax animation of a staged image")
-    x.add_argument("--image", required=True)
-    x.add_argument("--mask", required=True)
-    x.add_argument("--out", required=True)
-    x.add_argument("--frames", type=int, default=48)
+    x = sub.add_parser("parallax", help="2.5D parallax clip of a staged image (MP4 or GIF)")
+    x.add_argument("--image", required=True, help="the staged output image")
+    x.add_argument("--mask", required=True, help="the product's mask (stage writes "
+                                                 "product_mask.png)")
+    x.add_argument("--plate", default=None, help="background plate: the scene with the product "
+                                                 "region filled (default: Telea fallback)")
+    x.add_argument("--out", required=True, help="x.mp4 (H.264) or x.gif")
+    x.add_argument("--seconds", type=float, default=None, help="default STAGER_PARALLAX_SECONDS")
+    x.add_argument("--fps", type=int, default=None, help="default STAGER_PARALLAX_FPS")
+    x.add_argument("--amplitude", type=float, default=None,
+                   help="nearest layer's largest shift / width (default STAGER_PARALLAX_AMPLITUDE)")
+    x.add_argument("--move", choices=["sway", "push", "push-in"], default=None,
+                   help="camera move (default STAGER_PARALLAX_MOVE)")
     x.set_defaults(fn=cmd_parallax)
 
     au = sub.add_parser("audit", help="audit campaigns and reports")

@@ -56,6 +56,11 @@ class Settings:
     diffusion_sampler: str = "ddim"  # ddim | dpm (compact model; DDIM measured better here)
     diffusion_strength: float = 0.5  # compact model: 1 = from pure noise; <1 = SDEdit from Telea
     seed: int = 0
+    # parallax clip
+    parallax_seconds: float = 3.0  # clip length
+    parallax_fps: int = 24
+    parallax_amplitude: float = 0.03  # nearest layer's largest shift, fraction of the width
+    parallax_move: str = "sway"  # sway (sideways, looping) | push (zoom toward the product)
     # app
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue
     app_auth: str = ""  # "user:pass,user2:pass2" for local launch auth

@@ -327,7 +327,7 @@ def report(result: StageResult) -> dict:
         "gap_pixels": int(p.gap.sum()),
         "gap_ratio": round(comp.gap_ratio(p.old_mask, p.new_mask), 4),
         "files": {"composite": "composite.png", "gap_mask": "gap_mask.png",
-                  "product": "product.png"},
+                  "product": "product.png", "product_mask": "product_mask.png"},
         "outputs": [o.to_dict() for o in result.outputs],
     }
 
@@ -342,6 +342,7 @@ def write_outputs(result: StageResult, out_dir: Path) -> Path:
         save_png(tmp / "composite.png", p.composite)
         save_png(tmp / "gap_mask.png", p.gap)
         save_png(tmp / "product.png", p.product)
+        save_png(tmp / "product_mask.png", p.placement.mask)  # for `parallax --mask`
         for o in result.outputs:
             if o.ok and o.image is not None:
                 o.file = f"{o.backend}.png"

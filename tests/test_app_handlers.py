@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from components import audit, mask, outputs, placement, product, results, scenes, status
+from components import (audit, mask, outputs, parallax, placement, product, results, scenes,
+                        status)
 from components.common import Session
 from stager.backends import REGISTRY
 
@@ -76,6 +77,9 @@ def test_order_errors():
         outputs.run_all(Session(), 1, 0, 0, False, 0).__next__()
     with pytest.raises(gr.Error, match="run the backends first"):
         outputs.send_to_pool(Session())
+    with pytest.raises(gr.Error, match="run the backends first") as e:
+        parallax.make_clip(Session(), 1, 8, 0.03, "sway (sideways, looping)")
+    assert "\n" not in e.value.message
 
 
 def test_scene_search_captions_and_filter(catalog):
@@ -140,6 +144,62 @@ def test_run_all_streams_every_backend(catalog, tiny_weights, settings_env):
     assert download["value"].endswith(".png")
     msg = outputs.send_to_pool(final_state)
     assert f"Sent {len(REGISTRY)} outputs" in msg
+    # the clip animates the selected output (telea, clicked above) with the placed product
+    assert final_state.selected == "telea" and set(final_state.plates) == set(REGISTRY)
+    assert final_state.product_alpha.shape == state.scene.shape[:2]
+    video, gif, msg = parallax.make_clip(final_state, 1, 8, 0.03,
+                                         "push-in (zoom toward the product)")
+    assert video.endswith(".mp4") and gif["value"].endswith(".gif") and "**telea**" in msg
+
+
+def _frames(path):
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(path)
+    meta = next(reader)
+    return meta, sum(1 for _ in reader)
+
+
+def test_parallax_clip_uses_the_backend_plate_or_says_fallback(catalog, tmp_path, settings_env,
+                                                               monkeypatch):
+    from stager.pipeline import StageOutput
+
+    settings_env(WEIGHTS_DIR=tmp_path)  # only telea is available
+
+    def fake_backend(prep, name, seed):  # the lead's run_backend will attach the plate
+        out = StageOutput(name, name, "test", True, prep.composite.copy())
+        out.plate = prep.scene.copy()
+        return out
+
+    monkeypatch.setattr(outputs, "_run_one", fake_backend)
+    state, _ = _flow(catalog, 1)
+    *_, (state, *_rest) = list(outputs.run_all(state, 1.0, 0.0, 0.0, False, 0))
+    assert list(state.outputs) == ["telea"] and state.selected is None  # none clicked yet
+    assert np.array_equal(state.plates["telea"], catalog.scene_image(state.scene_id))
+    alpha = state.product_alpha
+    assert alpha.dtype == np.float32 and alpha.max() == 1 and 0 < (alpha > 0.5).mean() < 0.8
+    video, gif, msg = parallax.make_clip(state, 1.5, 8, 0.04, "sway (sideways, looping)")
+    meta, n = _frames(video)
+    assert n == 12 and meta["size"] == state.scene.shape[1::-1] and meta["codec"].startswith("h264")
+    assert gif["visible"] and Image.open(gif["value"]).n_frames == 12
+    assert "**telea**" in msg and "12 frames" in msg and "backend plate" in msg
+    state.plates["telea"] = None  # a backend without a plate: the classical fallback, named
+    _, _, msg = parallax.make_clip(state, 0.5, 8, 0.04, "sway (sideways, looping)")
+    assert "classical fallback" in msg and "Telea" in msg
+    with pytest.raises(gr.Error, match="amplitude"):
+        parallax.make_clip(state, 1, 8, 0.5, "sway (sideways, looping)")
+
+
+def test_parallax_controls_are_wired_to_the_outputs_button():
+    from components import UI
+    from components.layout import build
+
+    demo = build()
+    fns = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "make_clip"]
+    assert len(fns) == 1 and (UI["out_parallax"]._id, "click") in fns[0].targets
+    ids = {b._id for b in fns[0].inputs} | {b._id for b in fns[0].outputs}
+    assert {UI["px_seconds"]._id, UI["px_move"]._id, UI["px_video"]._id} <= ids
+    assert isinstance(UI["px_video"], gr.Video) and UI["out_parallax"].value == "Make parallax clip"
 
 
 def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, settings_env):

@@ -25,6 +25,16 @@ def test_stage_writes_report_and_pngs(catalog, tmp_path, capsys):
     gap = np.asarray(Image.open(out / "gap_mask.png")) > 0
     assert gap.sum() == rep["gap_pixels"] > 0
     assert "staged" in capsys.readouterr().out
+    # the placed product's mask is written and listed, so `parallax` can chain on it
+    assert rep["files"]["product_mask"] == "product_mask.png"
+    product_mask = np.asarray(Image.open(out / "product_mask.png")) > 0
+    x0, y0, x1, y1 = (max(0, v) for v in rep["placement"]["box"])
+    assert not (product_mask & gap).any() and product_mask[y0:y1, x0:x1].sum() == product_mask.sum()
+    assert product_mask.sum() > 0.3 * (x1 - x0) * (y1 - y0)
+    assert main(["parallax", "--image", str(out / "telea.png"), "--mask",
+                 str(out / "product_mask.png"), "--out", str(out / "clip.mp4"), "--seconds", "0.5",
+                 "--fps", "8"]) == 0
+    assert "4 frames" in capsys.readouterr().out and (out / "clip.mp4").stat().st_size > 0
 
 
 def test_bad_inputs_fail_with_one_line_and_write_nothing(catalog, tmp_path, capsys):
