@@ -189,8 +189,9 @@ def image_key(image: np.ndarray) -> str:
 
 
 def model_identity(sam) -> str:
-    """A short hash of a SAM model's weights ("grabcut" for the fallback): part of every disk
-    cache path, so embeddings of one checkpoint are never served for another."""
+    """A short hash of a torch model's weights ("grabcut" for no model): part of every cache
+    key of model outputs (SAM embeddings, the CLIP index), so results of one checkpoint are
+    never served for another."""
     if sam is None:
         return "grabcut"
     h = hashlib.sha1()
