@@ -1,5 +1,6 @@
 """The app's handlers called directly, select and click events included."""
 
+import re
 
 import gradio as gr
 import numpy as np
@@ -333,8 +334,7 @@ def test_api_accepts_catalog_ids_or_uploads_only(catalog, tmp_path):
     for bad in (str(secret), str(tmp_path / "missing.png"), "p-nope"):
         with pytest.raises(gr.Error) as e:
             api.api_stage(bad, sid, None, "telea")
-        errors.append(e.value.message.replace(repr(bad[:37] + "..." if len(bad) > 40 else bad),
-                                              "ID"))
+        errors.append(re.sub(r"product '.*?' is", "product ID is", e.value.message))
     assert len(set(errors)) == 1 and "not a catalog product id" in errors[0]  # same for all
     with pytest.raises(gr.Error, match="not a catalog scene id"):
         api.api_stage(catalog.products[0].id, str(secret), None, "telea")
