@@ -42,15 +42,15 @@ def main() -> None:
     scene = cat.scene_image(scene_id)
     box = tuple(cat.scene(scene_id).box)
     seg = Segmenter(None)
-    seg.set_image(scene, key="bench")
+    seg.set_image(scene)
 
     def cached():
-        seg.set_image(scene, key="bench")
+        seg.set_image(scene)
         seg.predict([((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)], [1], box=box)
 
     def fresh():
         s = Segmenter(None)
-        s.set_image(scene, key=None)
+        s.set_image(scene)
         s.predict([((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)], [1], box=box)
 
     cached_t = timeit(cached, repeat=20)
@@ -64,9 +64,9 @@ def main() -> None:
         torch.manual_seed(0)
         sam = sam_model_registry["vit_b"]().eval()
         sseg = Segmenter(sam)
-        t = timeit(lambda: Segmenter(sam).set_image(scene, key=None), repeat=2, warmup=0)
-        sseg.set_image(scene, key="b")
-        d = timeit(lambda: (sseg.set_image(scene, key="b"), sseg.predict(
+        t = timeit(lambda: Segmenter(sam).set_image(scene), repeat=2, warmup=0)
+        sseg.set_image(scene)
+        d = timeit(lambda: (sseg.set_image(scene), sseg.predict(
             [((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)], [1])), repeat=10)
         sam_ratio = {"encoder_plus_decoder_ms": t["median_ms"] + d["median_ms"],
                      "cached_decoder_ms": d["median_ms"],

@@ -5,6 +5,7 @@ app's login or a name field. A double click cannot vote twice: the database refu
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import gradio as gr
 
@@ -13,7 +14,7 @@ from db.store import AuditError, get_store
 from stager.config import get_settings
 
 from . import register
-from .common import UserError, friendly
+from .common import UserError, friendly, public_image
 
 KEYS_JS = """
 () => {
@@ -47,12 +48,18 @@ def campaign_choices(open_only: bool = False) -> list[str]:
 
 
 def identity(name: str, request: gr.Request | None) -> tuple[str, str]:
+    """(auditor, source): the app's login wins; on a Space voting needs the HF login; else the
+    name typed once per session."""
     user = getattr(request, "username", None) if request is not None else None
     if user:
         return user, "login"
+    if get_settings().space_id:
+        raise UserError("log in with your Hugging Face account (button above) to vote")
     name = (name or "").strip()
     if not name:
         raise UserError("enter your name (or log in) before voting")
+    if len(name) > 64:
+        raise UserError("your name is too long (64 characters at most)")
     return name, "name"
 
 
@@ -63,34 +70,52 @@ def _progress_html(done: int, total: int) -> str:
             f"<small>{done} of {total} judged</small>")
 
 
-def _resolve(campaign: str | None) -> tuple[int, str]:
-    """The chosen campaign (refused when closed), or the newest open one when none is chosen."""
-    if campaign:
-        cid = int(campaign.split(":")[0])
-        if _store().campaign(cid).status != "open":
-            raise UserError(f"campaign {campaign.split(':', 1)[1].strip()} is closed: choose an "
-                            "open one")
-        return cid, campaign
-    open_ = [c for c in _store().campaigns() if c.status == "open"]
-    if not open_:
-        raise UserError("no open campaign: create one with `python -m stager audit create`")
-    c = open_[-1]
-    return c.id, f"{c.id}: {c.name}"
+def _resolve(campaign: str | None) -> int:
+    """The chosen campaign's id; refused when none is chosen or it is closed (the campaign is
+    always the one visible in the list, never picked silently)."""
+    if not campaign:
+        raise UserError("choose a campaign in the list first")
+    try:
+        cid = int(str(campaign).split(":")[0])
+        status = _store().campaign(cid).status
+    except (ValueError, AuditError):
+        raise UserError("that campaign does not exist: reload the page and choose another") from None
+    if status != "open":
+        raise UserError(f"campaign {str(campaign).split(':', 1)[-1].strip()} is closed: choose "
+                        "an open one")
+    return cid
+
+
+def display_image(item) -> str:
+    """A display-size copy of an item's image in the public folder, named by its content
+    hash only (no system name, no item id)."""
+    return public_image(item.path, f"audit/{Path(item.path).stem}")
 
 
 @friendly
 def next_item(campaign: str | None, name: str, cur: dict, request: gr.Request = None):
-    """-> (campaign dropdown, current dict, image A, image B, progress html, message, comment)."""
-    who, _ = identity(name, request)
-    cid, label = _resolve(campaign)
-    menu = gr.update(choices=campaign_choices(open_only=True), value=label)
-    cmp_, done, total = _store().next_comparison(cid, who)
+    """-> (name box, current dict, image A, image B, progress html, message, comment).
+
+    ``cur["skipped"]`` holds the comparisons skipped in this session: they come after every
+    other one, then return."""
+    who, source = identity(name, request)
+    cid = _resolve(campaign)
+    skipped = [s for s in (cur or {}).get("skipped", []) if isinstance(s, str)]
+    if (cur or {}).get("campaign") != cid:
+        skipped = []
+    cmp_, done, total = _store().next_comparison(cid, who, exclude=skipped)
+    if cmp_ is None and skipped:  # only skipped ones are left: they come back, in order
+        cmp_, done, total = _store().next_comparison(cid, who)
+        skipped = []
+    # the name is asked once per session: locked after the first use
+    name_box = gr.update(value=who if source == "name" else "", interactive=False)
     if cmp_ is None:
-        return (menu, {}, None, None, _progress_html(done, total),
-                "All comparisons judged: thank you!", "")
-    state = {"public_id": cmp_.public_id, "campaign": cid, "shown_at": utcnow().isoformat()}
-    return (menu, state, cmp_.left_item.path, cmp_.right_item.path, _progress_html(done, total),
-            "Which staging looks better?", "")
+        return (name_box, {"campaign": cid, "skipped": []}, None, None,
+                _progress_html(done, total), "All comparisons judged: thank you!", "")
+    state = {"public_id": cmp_.public_id, "campaign": cid, "shown_at": utcnow().isoformat(),
+             "skipped": skipped}
+    return (name_box, state, display_image(cmp_.left_item), display_image(cmp_.right_item),
+            _progress_html(done, total), "Which staging looks better?", "")
 
 
 def vote(outcome: str):
@@ -99,10 +124,13 @@ def vote(outcome: str):
         if not cur or "public_id" not in cur:
             raise UserError("no comparison on screen: press Start")
         who, source = identity(name, request)
+        if _resolve(campaign) != cur.get("campaign"):
+            raise UserError("the campaign changed: press Start to load its next comparison")
         ok, msg = _store().record_vote(cur["public_id"], who, outcome,
                                        dt.datetime.fromisoformat(cur["shown_at"]), comment or "",
                                        source)
-        nxt = next_item(campaign, name, {}, request)
+        nxt = next_item(campaign, name, {"campaign": cur["campaign"],
+                                         "skipped": cur.get("skipped", [])}, request)
         note = "Saved." if ok else "That comparison was already judged (nothing changed)."
         return (*nxt[:5], f"{note} {nxt[5]}", "")
 
@@ -112,10 +140,19 @@ def vote(outcome: str):
 
 @friendly
 def skip(campaign, name, cur, request: gr.Request = None):
-    """Skip: show the next comparison after the current one without voting."""
-    if not cur:
+    """Skip: show the next comparison; the skipped one returns after the others."""
+    if not cur or "public_id" not in cur:
         raise UserError("no comparison on screen: press Start")
-    return next_item(campaign, name, {}, request)
+    skipped = [s for s in cur.get("skipped", []) if s != cur["public_id"]] + [cur["public_id"]]
+    out = next_item(campaign, name, {"campaign": cur["campaign"], "skipped": skipped}, request)
+    return (*out[:5], f"Skipped: it comes back later. {out[5]}", out[6])
+
+
+def refresh_lists():
+    """On page load: the current campaign lists (campaigns made after the server started
+    appear); an only open campaign is chosen, visibly."""
+    open_ = campaign_choices(open_only=True)
+    return gr.update(choices=open_, value=open_[0] if len(open_) == 1 else None)
 
 
 def render():
@@ -125,11 +162,11 @@ def render():
         if get_settings().space_id:  # on a Space: identify auditors by their HF account
             gr.LoginButton()
         with gr.Row():
-            choices = campaign_choices(open_only=True)
-            campaign = gr.Dropdown(choices, value=choices[-1] if choices else None,
-                                   label="campaign (open)", elem_id="audit-campaign")
-            name = gr.Textbox(label="your name (if not logged in)", elem_id="audit-name")
-            start = gr.Button("Start / refresh", elem_id="audit-start")
+            campaign = gr.Dropdown([], value=None, label="campaign (open)",
+                                   elem_id="audit-campaign")
+            name = gr.Textbox(label="your name (asked once; or log in)", elem_id="audit-name",
+                              visible=not get_settings().space_id)
+            start = gr.Button("Start", elem_id="audit-start")
         progress = gr.HTML(_progress_html(0, 0), elem_id="audit-progress")
         with gr.Row():
             left = gr.Image(label="A", interactive=False, height=400, elem_id="audit-left")
@@ -152,7 +189,7 @@ def listen():
     from . import get
 
     campaign, name, cur = get("audit_campaign"), get("audit_name"), get("audit_cur")
-    outs = [campaign, cur, get("audit_left"), get("audit_right"), get("audit_progress"),
+    outs = [name, cur, get("audit_left"), get("audit_right"), get("audit_progress"),
             get("audit_msg"), get("audit_comment")]
     get("audit_start").click(next_item, [campaign, name, cur], outs)
     for button, outcome in zip(get("audit_buttons"), ("left", "right", "tie", "both_bad")):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import api, audit, mask, outputs, parallax, placement, product, results, scenes, status
+from . import api, audit, mask, outputs, parallax, placement, product, results, scenes, stale, status
+from . import get
 from .common import Session
+
+PUBLIC_API = api.ENDPOINTS  # the documented endpoints; every other event is private
 
 CSS = """
 #mask-badge p {font-size: 0.95em}
@@ -45,9 +48,26 @@ def build(concurrency: int = 1) -> gr.Blocks:
         placement.listen(state, mask_events)
         outputs.listen(state, concurrency)
         parallax.listen(state)
+        stale.listen(state, after_product, mask_events)
         audit.listen()
         results.listen()
         status.listen()
         api.render_and_listen()
         demo.load(None, None, None, js=audit.KEYS_JS)
+        demo.load(audit.refresh_lists, None, get("audit_campaign"))
+        demo.load(results.on_load, None, [get("results_panel"), get("results_note"),
+                                          get("results_campaign"), get("results_pool")])
+    make_private(demo, PUBLIC_API)
     return demo
+
+
+def make_private(demo: gr.Blocks, public: tuple[str, ...]) -> list[str]:
+    """Every event except the documented ``public`` endpoints becomes private: not listed by
+    the server's API info nor callable by name from ``gradio_client``. Done here once, so a
+    newly added UI event can never become an endpoint by accident. Returns the names hidden."""
+    hidden = []
+    for fn in demo.fns.values():
+        if fn.api_name not in public and fn.api_visibility != "private":
+            fn.api_visibility = "private"
+            hidden.append(str(fn.api_name))
+    return hidden

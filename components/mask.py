@@ -16,7 +16,7 @@ import numpy as np
 
 from stager.images import overlay
 from stager.pipeline import get_context
-from stager.segment import refine
+from stager.segment import apply_click, refine
 
 from . import register
 from .common import Session, UserError, friendly
@@ -68,12 +68,11 @@ def load_scene(state: Session, scene_id: str):
     rec = ctx.catalog.scene(scene_id)
     state.scene_id, state.scene = scene_id, ctx.catalog.scene_image(scene_id)
     state.points, state.labels, state.history = [], [], []
+    state.clear_outputs()  # outputs of another scene must not stay on screen or reach the pool
     state.box = tuple(rec.box) if rec.box else None
-    seg = ctx.segmenter
-    seg.set_image(state.scene, key=f"scene:{scene_id}")
     state.proposals, state.scores = [], []
     if state.box is not None:
-        prop = seg.predict(box=state.box)
+        prop = ctx.segmenter.propose(state.scene, box=state.box)
         state.proposals, state.scores, state.method = prop.masks, prop.scores, prop.method
     stored = ctx.catalog.scene_mask(scene_id)
     if stored is not None:
@@ -89,18 +88,23 @@ def load_scene(state: Session, scene_id: str):
 
 @friendly
 def click(state: Session, mode: str, evt: gr.SelectData):
-    """A click on the scene: add a point (positive or negative) and re-predict."""
+    """A click on the scene: add a point (positive or negative) and refine the current mask
+    with the new proposal (the stored annotation or an edited mask is refined, not replaced)."""
     if state.scene is None:
         raise UserError("choose a scene first, then click on it")
-    x, y = evt.index[0], evt.index[1]
+    x, y = float(evt.index[0]), float(evt.index[1])
+    positive = mode.startswith("add")
     t0 = time.perf_counter()
-    state.points.append((float(x), float(y)))
-    state.labels.append(1 if mode.startswith("add") else 0)
-    seg = get_context().segmenter
-    seg.set_image(state.scene, key=f"scene:{state.scene_id}")  # cached: no recomputation
-    prop = seg.predict(state.points, state.labels, box=state.box)
-    state.proposals, state.scores, state.method = prop.masks, prop.scores, prop.method
-    state.push(prop.masks[0])
+    state.snapshot()
+    state.points.append((x, y))
+    state.labels.append(1 if positive else 0)
+    prop = get_context().segmenter.propose(state.scene, state.points, state.labels, box=state.box)
+    state.proposals, state.scores = prop.masks, prop.scores
+    base = state.mask if state.mask is not None else np.zeros(state.scene.shape[:2], bool)
+    state.mask = apply_click(base, prop.masks[0], (x, y), positive)
+    origin = state.method.split(" + clicks")[0] if state.method else prop.method
+    state.method = f"{origin} + clicks ({prop.method})"
+    state.clear_outputs()
     ms = (time.perf_counter() - t0) * 1000
     return _outputs(state, f"{len(state.points)} point(s); mask updated in {ms:.0f} ms.")
 
@@ -115,6 +119,8 @@ def choose(state: Session, choice: str | None):
     else:
         i = int(choice.split()[1]) - 1
         state.push(state.proposals[i])
+        state.method = f"candidate {i + 1} of {get_context().segmenter.method}"
+    state.clear_outputs()
     return _view(state), _editor(state), _badge(state)
 
 
@@ -143,17 +149,17 @@ def apply_brush(state: Session, editor: dict | None):
             raise UserError("the brush layers do not match the scene size")
     state.push(refine(base, add, rem))
     state.method = f"{state.method} + brush" if "brush" not in state.method else state.method
+    state.clear_outputs()
     return _view(state), _editor(state), _badge(state), "Brush strokes applied."
 
 
 @friendly
 def undo(state: Session):
-    if state.history:
-        state.mask = state.history.pop()
-    if state.points:
-        state.points.pop()
-        state.labels.pop()
-    return _view(state), _editor(state), _badge(state), "Undone."
+    """Step back exactly one mask action (a click, a candidate, a brush application)."""
+    if not state.undo():
+        return _view(state), _editor(state), _badge(state), "Nothing to undo."
+    state.clear_outputs()
+    return _view(state), _editor(state), _badge(state), "Undone one step."
 
 
 @friendly

@@ -5,7 +5,10 @@ audit pool"."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import time
+
 import gradio as gr
 
 from stager.backends import REGISTRY, get_backend
@@ -14,7 +17,8 @@ from stager.images import save_png
 from stager.pipeline import get_context, prepare, run_backend
 
 from . import register
-from .common import Session, UserError, friendly, friendly_gen, grey_card
+from .common import (Session, UserError, friendly, friendly_gen, grey_card, job_key,
+                     placement_of)
 from .placement import controls, request
 
 try:  # Hugging Face ZeroGPU; optional everywhere else
@@ -36,11 +40,14 @@ def run_all(state: Session, scale, dx, dy, flip, dilation, seed=0, progress=gr.P
     """Generator -> (state, gallery, before/after, message) after each backend."""
     req = request(state, scale, dx, dy, flip, dilation, int(seed))
     prep = prepare(req, get_context())
-    state.outputs, state.composite = {}, prep.composite
+    state.clear_outputs()
+    state.composite = prep.composite
+    # provenance: the pool accepts these outputs only while the inputs still match this key
+    state.outputs_key, state.outputs_seed = job_key(state, scale, dx, dy, flip, dilation), int(seed)
     state.plates, state.product_alpha, state.selected = {}, prep.placement.alpha, None
     items, t0 = [], time.perf_counter()
     names = list(REGISTRY)
-    yield state, items, None, "Running…"
+    yield state, items, _slider(state), "Running…"
     for i, name in enumerate(names):
         progress((i + 0.5) / len(names), desc=f"{name}…")
         b = get_backend(name)
@@ -57,16 +64,24 @@ def run_all(state: Session, scale, dx, dy, flip, dilation, seed=0, progress=gr.P
             items.append((out.image, f"{out.label} · {out.latency_ms:.0f} ms · {out.tier}"))
         else:
             items.append((grey_card(f"{b.label} failed: {out.error}"), f"{name} · failed: {out.error}"))
-        yield state, items, (prep.composite, out.image) if out.ok else None, f"{name} done."
+        yield state, items, _slider(state, name) if out.ok else gr.update(), f"{name} done."
     total = (time.perf_counter() - t0) * 1000
     yield state, items, _slider(state), f"All backends done in {total:.0f} ms. Click an output to compare or download."
 
 
+PREFERRED = ("edgeconnect", "diffusion", "edgeconnect_baseline", "telea", "pix2pix")
+
+
 def _slider(state: Session, name: str | None = None):
+    """The before/after slider for output ``name`` (default: the method's own output when
+    there is one), labelled with the backend it shows."""
     if not state.outputs:
-        return None
-    name = name or next(iter(state.outputs))
-    return (state.composite, state.outputs[name])
+        return gr.update(value=None, label="Before / after (composite vs output)")
+    if name is None:
+        name = next((n for n in PREFERRED if n in state.outputs), next(iter(state.outputs)))
+    label = get_backend(name).label
+    return gr.update(value=(state.composite, state.outputs[name]),
+                     label=f"Before / after: composite vs {label}")
 
 
 @friendly
@@ -77,24 +92,35 @@ def pick(state: Session, evt: gr.SelectData):
     if name not in state.outputs:
         raise UserError(f"{name} produced no output")
     state.selected = name
-    folder = get_settings().data_dir / "outputs"
-    path = save_png(folder / f"{state.scene_id}_{name}_{int(time.time())}.png", state.outputs[name])
+    # a download is served from the public folder under an unguessable name
+    folder = get_settings().public_dir / "downloads"
+    path = save_png(folder / f"{secrets.token_hex(8)}_{state.scene_id}_{name}.png",
+                    state.outputs[name])
     return _slider(state, name), gr.update(value=str(path), visible=True)
 
 
 @friendly
-def send_to_pool(state: Session):
-    """Store every output of this job as audit items (neutral file names)."""
+def send_to_pool(state: Session, scale=1.0, dx=0.0, dy=0.0, flip=False, dilation=0):
+    """Store every output of this job as audit items (neutral file names), each with the
+    scene, product, mask and placement it was made from. Refused when the outputs on screen
+    no longer match the current product, scene, mask or placement."""
     if not state.outputs:
         raise UserError("run the backends first")
+    if job_key(state, scale, dx, dy, flip, dilation) != state.outputs_key:
+        state.clear_outputs()
+        raise UserError("the outputs were made for another product, scene, mask or placement: "
+                        "run the backends again before sending them to the pool")
     from db.campaign import store_image
     from db.store import get_store
 
     store = get_store(get_settings().db_url)
+    mask_sha = hashlib.sha1(state.mask.tobytes()).hexdigest()[:16]
     n = 0
     for name, img in state.outputs.items():
         store_image(store, img, state.product_name or "uploaded", state.scene_id, name,
-                    {"backend": name}, in_pool=True)
+                    {"backend": name, "job": state.outputs_key, "mask_sha1": mask_sha,
+                     "placement": placement_of(scale, dx, dy, flip, dilation)},
+                    seed=state.outputs_seed, in_pool=True)
         n += 1
     return f"Sent {n} outputs of scene {state.scene_id} to the audit pool."
 
@@ -125,4 +151,4 @@ def listen(state, concurrency: int):
                          [state, get("out_gallery"), get("out_slider"), get("out_msg")],
                          concurrency_limit=concurrency, concurrency_id="models")
     get("out_gallery").select(pick, [state], [get("out_slider"), get("out_download")])
-    get("out_pool").click(send_to_pool, [state], [get("out_msg")])
+    get("out_pool").click(send_to_pool, [state] + controls(), [get("out_msg")])

@@ -10,12 +10,14 @@ from stager.pipeline import get_context
 from stager.segment import cutout
 
 from . import register
-from .common import Session, UserError, friendly
+from .common import Session, UserError, friendly, public_image
 
 
-def catalog_gallery() -> list[tuple[np.ndarray, str]]:
+def catalog_gallery() -> list[tuple[str, str]]:
+    """Display copies of the catalog shots (the catalog folder itself is never served)."""
     cat = get_context().catalog
-    return [(str(cat.root / p.image), f"{p.id} · {p.category}") for p in cat.products]
+    return [(public_image(cat.root / p.image, f"catalog/{p.id}", 256), f"{p.id} · {p.category}")
+            for p in cat.products]
 
 
 @friendly

@@ -7,7 +7,7 @@ import gradio as gr
 from stager.pipeline import get_context
 
 from . import register
-from .common import Session, UserError, friendly
+from .common import Session, UserError, friendly, public_image
 
 ANY = "any category"
 
@@ -22,7 +22,8 @@ def search(state: Session, k: int, category: str):
     if not cands:
         raise UserError(f"no scene of category {category!r} in the catalog")
     state.candidates = cands
-    items = [(str(ctx.catalog.root / ctx.catalog.scene(c.scene_id).image),
+    items = [(public_image(ctx.catalog.root / ctx.catalog.scene(c.scene_id).image,
+                           f"scenes/{c.scene_id}", 384),
               f"{c.scene_id} · sim {c.similarity:.2f} · gap {c.gap_ratio:.0%} · score {c.score:.2f}")
              for c in cands]
     return state, items, f"{len(cands)} scenes, best first (score = similarity − gap weight × gap ratio)."

@@ -25,6 +25,12 @@ def items_dir() -> Path:
     return get_settings().data_dir / "audit" / "items"
 
 
+def item_key(content_hash: str, system: str) -> str:
+    """An item's key: its image's content hash and its system, so identical images of two
+    systems stay two items with their own labels."""
+    return hashlib.sha256(f"{content_hash}|{system}".encode()).hexdigest()[:32]
+
+
 def store_image(store: Store, image: np.ndarray, product: str, scene: str, system: str,
                 params: dict | None = None, seed: int = 0, in_pool: bool = False) -> int:
     """Save an image under its content hash (no system name in the file) and add an item."""
@@ -32,7 +38,8 @@ def store_image(store: Store, image: np.ndarray, product: str, scene: str, syste
     path = items_dir() / f"{h}.png"
     if not path.exists():
         save_png(path, image)
-    return store.add_item(product, scene, system, path, h, params, seed, in_pool)
+    return store.add_item(product, scene, system, path, item_key(h, system), params, seed,
+                          in_pool)
 
 
 def broken_composite(gt: np.ndarray, gap: np.ndarray, seed: int) -> np.ndarray:

@@ -36,21 +36,32 @@ def run(a) -> int:
         from .simulate import SimAuditor, run as simulate
 
         c = store.campaign(a.campaign)
+        if any(not v["simulated"] for v in store.votes(c.id)):
+            raise AuditError(f"campaign {c.name!r} has votes by people: simulate on a separate "
+                             "planning campaign (`audit create --name plan ...`)")
+        # planning assumptions (log-strengths), not measurements: reports label these votes
         strengths = {"ground_truth": 2.0, "edgeconnect": 0.3, "pix2pix": -1.2, "broken": -4.0}
         for t in c.tasks:
             strengths.setdefault(t["a"], 0.0)
             strengths.setdefault(t["b"], 0.0)
         auds = [SimAuditor(f"sim{i}", noise=0.05 * i) for i in range(a.auditors)]
         n = simulate(store, c.id, auds, strengths, a.seed)
-        print(f"{n} simulated votes recorded in campaign {c.name!r}")
+        print(f"{n} simulated votes recorded in campaign {c.name!r} (left out of reports "
+              "unless --include-simulated)")
         return 0
     out = Path(a.out or "audit_report")
     if a.action == "report":
-        from .report import write_report
+        from .report import _pct, write_report
 
-        rep = write_report(store, out, a.campaign, a.bootstrap, a.seed)
+        rep = write_report(store, out, a.campaign, a.bootstrap, a.seed, a.include_simulated)
+        src = rep["vote_sources"]
+        print(f"{'SIMULATED ' if rep['simulated'] else ''}report: {src['people']} votes by "
+              f"people, {src['simulated']} simulated"
+              + (f" ({src['simulated_left_out']} simulated left out)"
+                 if src["simulated_left_out"] else ""))
         for r in rep["tasks"]:
-            print(f"{r['task']}: {r['better_pct']:.0f}% (n={r['n']}, W/T/L {r['wins']}/{r['ties']}/{r['losses']})")
+            print(f"{r['task']}: {_pct(r['better_pct'])} (n={r['n']}, "
+                  f"W/T/L {r['wins']}/{r['ties']}/{r['losses']})")
         print(f"-> {out / 'results.md'}")
         return 0
     if a.action == "export":
@@ -58,7 +69,7 @@ def run(a) -> int:
 
         c = store.campaign(a.campaign)
         out.mkdir(parents=True, exist_ok=True)
-        path = write_csv(store.votes(c.id), out / "votes.csv")
+        path = write_csv(store.votes(c.id, a.include_simulated), out / "votes.csv")
         print(f"{path}")
         return 0
     raise AuditError(f"unknown audit action {a.action}")

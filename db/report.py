@@ -11,12 +11,27 @@ from .stats import build_report
 from .store import Store
 
 
+SIMULATED_NOTE = ("SIMULATED: this report counts votes of simulated auditors (planning "
+                  "assumptions, not human judgments)")
+
+
 def campaign_report(store: Store, campaign: str | int | None = None, rounds: int = 1000,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, include_simulated: bool = False) -> dict:
+    """The campaign's statistics from people's votes; with ``include_simulated`` also from
+    simulated auditors, and then the report says so everywhere. ``vote_sources`` counts the
+    votes of each source that the statistics used."""
     c = store.campaign(campaign)
-    votes = store.votes(c.id)
+    every = store.votes(c.id)
+    votes = [v for v in every if include_simulated or not v["simulated"]]
     rep = build_report(votes, c.tasks, rounds, seed)
     rep["campaign"] = {"id": c.id, "name": c.name, "status": c.status}
+    rep["vote_sources"] = {"people": sum(not v["simulated"] for v in votes),
+                           "simulated": sum(bool(v["simulated"]) for v in votes),
+                           "simulated_left_out": sum(bool(v["simulated"]) for v in every) -
+                           sum(bool(v["simulated"]) for v in votes)}
+    rep["simulated"] = rep["vote_sources"]["simulated"] > 0
+    if rep["simulated"]:
+        rep["note"] = SIMULATED_NOTE
     return rep
 
 
@@ -24,30 +39,47 @@ def _pct(x: float) -> str:
     return "n/a" if x != x else f"{x:.0f}%"
 
 
+def _alpha(ag: dict) -> str:
+    a = ag["krippendorff_alpha"]
+    return "not enough overlap" if a != a else f"{a:.3f}"
+
+
 def markdown(rep: dict) -> str:
-    lines = [f"# Audit results: {rep['campaign']['name']}", "",
-             f"{rep['votes']} votes from {rep['auditors']} auditors.", "",
-             "| audit task | score (% better) | Wilson 95% | W / T / L / both bad | sign p (Holm) | method's score |",
-             "|---|---|---|---|---|---|"]
+    sim = rep.get("simulated", False)
+    tag = " (SIMULATED)" if sim else ""
+    src = rep.get("vote_sources", {})
+    lines = [f"# Audit results{tag}: {rep['campaign']['name']}", ""]
+    if sim:
+        lines += [f"**{SIMULATED_NOTE}.**", ""]
+    lines += [f"{rep['votes']} votes from {rep['auditors']} auditors "
+              f"({src.get('people', rep['votes'])} by people, {src.get('simulated', 0)} simulated"
+              + (f"; {src['simulated_left_out']} simulated votes left out"
+                 if src.get("simulated_left_out") else "") + ").", "",
+              f"## The method's table{tag}", "",
+              "| audit task | score (% better) | Wilson 95% | W / T / L / both bad | sign p (Holm) | method's score |",
+              "|---|---|---|---|---|---|"]
     for r in rep["tasks"]:
         paper = PAPER_SCORES.get(r["task"])
         lo, hi = r["wilson95"]
-        lines.append(f"| {r['task']} | {_pct(r['better_pct'])} | {lo:.0f}-{hi:.0f}% | "
+        ci = "n/a" if r["n"] == 0 or lo != lo else f"{lo:.0f}-{hi:.0f}%"
+        p_ = "n/a" if r["sign_p_holm"] != r["sign_p_holm"] else f"{r['sign_p_holm']:.3g}"
+        lines.append(f"| {r['task']} | {_pct(r['better_pct'])} | {ci} | "
                      f"{r['wins']} / {r['ties']} / {r['losses']} / {r['both_bad']} | "
-                     f"{r['sign_p_holm']:.3g} | {'' if paper is None else f'{paper:.0f}%'} |")
+                     f"{p_} | {'' if paper is None else f'{paper:.0f}%'} |")
     lines += ["", "Planning: decisive votes a sign test needs (alpha 0.05, power 0.8) to tell each "
               "task's observed win rate from 50%: " + ", ".join(
                   f"{r['task']}: {r['needed_n'] if r['needed_n'] else 'n/a'}" for r in rep["tasks"]) + "."]
     if rep["bradley_terry"]:
-        lines += ["", "## Bradley-Terry (log-strength, ties as half wins)", "",
+        lines += ["", f"## Bradley-Terry (log-strength, ties as half wins){tag}", "",
                   "| system | log-strength | bootstrap 95% |", "|---|---|---|"]
         for s, v in sorted(rep["bradley_terry"].items(), key=lambda kv: -kv[1]["log_strength"]):
             lines.append(f"| {s} | {v['log_strength']:+.2f} | {v['ci95'][0]:+.2f} to {v['ci95'][1]:+.2f} |")
     ag = rep["agreement"]
     pb = rep["position_bias"]
-    lines += ["", "## Reliability", "",
-              f"Krippendorff's alpha (nominal) {ag['krippendorff_alpha']:.3f}, raw agreement "
-              f"{ag['raw']:.3f} over {ag['units']} comparisons judged by two or more auditors.",
+    raw = "n/a" if ag["raw"] != ag["raw"] else f"{ag['raw']:.3f}"
+    lines += ["", f"## Reliability{tag}", "",
+              f"Krippendorff's alpha (nominal) {_alpha(ag)}, raw agreement "
+              f"{raw} over {ag['units']} comparisons judged by two or more auditors.",
               f"Position bias: {pb['left']} left / {pb['right']} right (p = {pb['p']:.3g}).", "",
               "| auditor | votes | gold accuracy | repeat consistency | median lead (s) | fast votes |",
               "|---|---|---|---|---|---|"]
@@ -77,7 +109,8 @@ def chart(rep: dict, path: Path) -> Path:
             ax.plot(PAPER_SCORES[r["task"]], y, "r|", markersize=18, mew=3)
     ax.set_yticks(list(ys), [r["task"] for r in rows], fontsize=8)
     ax.set_xlim(0, 100)
-    ax.set_xlabel("% better (Wilson 95%); red: the method's published score")
+    ax.set_xlabel("% better (Wilson 95%); red: the method's published score"
+                  + ("  [SIMULATED votes included]" if rep.get("simulated") else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -94,12 +127,24 @@ def write_csv(votes: list[dict], path: Path) -> Path:
     return path
 
 
-def write_report(store: Store, out_dir: Path, campaign=None, rounds: int = 1000, seed: int = 0) -> dict:
+def write_report(store: Store, out_dir: Path, campaign=None, rounds: int = 1000, seed: int = 0,
+                 include_simulated: bool = False) -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rep = campaign_report(store, campaign, rounds, seed)
-    (out_dir / "results.json").write_text(json.dumps(rep, indent=1, default=str))
+    rep = campaign_report(store, campaign, rounds, seed, include_simulated)
+    # NaN (no overlap) is written as null: results.json stays valid JSON
+    (out_dir / "results.json").write_text(json.dumps(_no_nan(rep), indent=1, default=str))
     (out_dir / "results.md").write_text(markdown(rep))
     chart(rep, out_dir / "results.png")
-    write_csv(store.votes(rep["campaign"]["id"]), out_dir / "votes.csv")
+    write_csv(store.votes(rep["campaign"]["id"], include_simulated), out_dir / "votes.csv")
     return rep
+
+
+def _no_nan(x):
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_no_nan(v) for v in x]
+    return x

@@ -30,6 +30,8 @@ class Auditor(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     source: Mapped[str] = mapped_column(String(32), default="name")  # login | hf | name | sim
+    # 1 for simulated auditors (``audit simulate``): reports leave them out unless asked
+    simulated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -96,6 +98,10 @@ class Vote(Base):
     )
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # version -> list of SQL statements bringing the schema from version-1 to version
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    # v2: simulated auditors are marked; v1 wrote them with source 'sim'
+    2: ["ALTER TABLE auditors ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0",
+        "UPDATE auditors SET simulated = 1 WHERE source = 'sim'"],
+}

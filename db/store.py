@@ -24,6 +24,9 @@ from .schema import (MIGRATIONS, OUTCOMES, SCHEMA_VERSION, Auditor, Base, Campai
                      Item, Meta, Vote, utcnow)
 
 
+SIMULATED = "sim"  # the source of simulated auditors' votes
+
+
 class AuditError(ValueError):
     """Bad audit input or database state; one-line message for the user."""
 
@@ -124,10 +127,15 @@ class Store:
     # ------------------------------------------------------------------ items
     def add_item(self, product: str, scene: str, system: str, path: str | Path, image_hash: str,
                  params: dict | None = None, seed: int = 0, in_pool: bool = False) -> int:
-        """Insert an item (or return the existing one with the same image hash)."""
+        """Insert an item (or return the existing one with the same key). ``image_hash`` is
+        the item's key: ``db.campaign.item_key`` (content hash and system), so two systems
+        that produce the same image get two items, each with its own label."""
         with self.session() as s:
             got = s.scalar(select(Item).where(Item.image_hash == image_hash))
             if got is not None:
+                if got.system != system:
+                    raise AuditError(f"item key {image_hash} is already {got.system!r}'s, not "
+                                     f"{system!r}'s: keys must include the system")
                 if in_pool and not got.in_pool:
                     got.in_pool = 1
                 return got.id
@@ -194,22 +202,32 @@ class Store:
 
     # ------------------------------------------------------------------ voting
     def auditor_id(self, s: Session, name: str, source: str = "name") -> int:
+        """The auditor's id, created on first use. A person can never vote as a simulated
+        auditor, nor a simulation as a person: the name is refused instead."""
         name = (name or "").strip()
         if not name:
             raise AuditError("no auditor identity: log in or enter your name before voting")
-        got = s.scalar(select(Auditor.id).where(Auditor.name == name))
-        if got is not None:
-            return got
-        try:
-            with s.begin_nested():
-                a = Auditor(name=name, source=source)
-                s.add(a)
-            return a.id
-        except IntegrityError:  # another thread created it first
-            return s.scalar(select(Auditor.id).where(Auditor.name == name))
+        simulated = int(source == SIMULATED)
+        got = s.execute(select(Auditor.id, Auditor.simulated).where(Auditor.name == name)).first()
+        if got is None:
+            try:
+                with s.begin_nested():
+                    a = Auditor(name=name, source=source, simulated=simulated)
+                    s.add(a)
+                return a.id
+            except IntegrityError:  # another thread created it first
+                got = s.execute(select(Auditor.id, Auditor.simulated)
+                                .where(Auditor.name == name)).first()
+        if int(got.simulated) != simulated:
+            raise AuditError(f"the name {name!r} belongs to a "
+                             f"{'simulated auditor' if got.simulated else 'person'}: "
+                             "choose another name")
+        return got.id
 
-    def next_comparison(self, campaign_id: int, auditor: str) -> tuple[Comparison | None, int, int]:
-        """(next unvoted comparison for the auditor or None, done, total)."""
+    def next_comparison(self, campaign_id: int, auditor: str, exclude: list[str] | None = None
+                        ) -> tuple[Comparison | None, int, int]:
+        """(next unvoted comparison for the auditor or None, done, total); comparisons whose
+        public id is in ``exclude`` (skipped ones) are passed over."""
         with self.session() as s:
             total = s.scalar(select(func.count()).select_from(Comparison)
                              .where(Comparison.campaign_id == campaign_id)) or 0
@@ -222,6 +240,8 @@ class Store:
                 done = s.scalar(select(func.count()).select_from(Vote).join(Comparison)
                                 .where(Vote.auditor_id == aid,
                                        Comparison.campaign_id == campaign_id)) or 0
+            if exclude:
+                q = q.where(Comparison.public_id.not_in(list(exclude)))
             c = s.scalar(q.order_by(Comparison.position).limit(1))
             if c is not None:
                 c.left_item, c.right_item  # load for the caller  # noqa: B018
@@ -262,21 +282,24 @@ class Store:
                 return False, "already voted on this comparison"
             return True, "recorded"
 
-    def votes(self, campaign_id: int) -> list[dict]:
-        """Every vote of a campaign joined with what was shown (for statistics and CSV)."""
+    def votes(self, campaign_id: int, include_simulated: bool = True) -> list[dict]:
+        """Every vote of a campaign joined with what was shown (for statistics and CSV); each
+        says whether a simulated auditor cast it. ``include_simulated=False``: people only."""
         with self.session() as s:
-            rows = s.execute(
-                select(Vote, Comparison, Auditor)
-                .join(Comparison, Vote.comparison_id == Comparison.id)
-                .join(Auditor, Vote.auditor_id == Auditor.id)
-                .where(Comparison.campaign_id == campaign_id)
-                .order_by(Vote.id)).all()
+            q = (select(Vote, Comparison, Auditor)
+                 .join(Comparison, Vote.comparison_id == Comparison.id)
+                 .join(Auditor, Vote.auditor_id == Auditor.id)
+                 .where(Comparison.campaign_id == campaign_id))
+            if not include_simulated:
+                q = q.where(Auditor.simulated == 0)
+            rows = s.execute(q.order_by(Vote.id)).all()
             items = {i.id: i for i in s.scalars(select(Item))}
             out = []
             for v, c, a in rows:
                 out.append({
                     "vote_id": v.id, "comparison": c.public_id, "comparison_id": c.id,
-                    "task": c.task, "auditor": a.name, "outcome": v.outcome,
+                    "task": c.task, "auditor": a.name, "simulated": bool(a.simulated),
+                    "outcome": v.outcome,
                     "left_system": items[c.left_item_id].system,
                     "right_system": items[c.right_item_id].system,
                     "left_item": c.left_item_id, "right_item": c.right_item_id,

@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--bootstrap", type=int, default=1000)
     au.add_argument("--seed", type=int, default=0)
     au.add_argument("--auditors", type=int, default=3)
+    au.add_argument("--include-simulated", action="store_true",
+                    help="report/export: count simulated auditors' votes too (labelled simulated)")
     au.set_defaults(fn=cmd_audit)
     return p
 

@@ -64,6 +64,8 @@ class Settings:
     # app
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue
     app_auth: str = ""  # "user:pass,user2:pass2" for local launch auth
+    app_admins: str = ""  # "alice,bob": logins that see results, reports and vote exports
+    app_max_upload_mb: int = 20  # largest file an upload may be (enforced by the server)
     app_port: int = 7860  # falls back to GRADIO_SERVER_PORT when set
     app_host: str = "127.0.0.1"  # falls back to GRADIO_SERVER_NAME (0.0.0.0 on a Space)
     space_id: str = ""  # set on Hugging Face Spaces (SPACE_ID): enables the HF login button
@@ -83,6 +85,19 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def public_dir(self) -> Path:
+        """The only folder the app's file route serves: display copies of audit images."""
+        return self.data_dir / "public"
+
+    @property
+    def admins(self) -> set[str]:
+        """Logins with the admin role: STAGER_APP_ADMINS, plus the Space's owner on a Space."""
+        names = {n.strip() for n in self.app_admins.split(",") if n.strip()}
+        if "/" in self.space_id:
+            names.add(self.space_id.split("/", 1)[0])
+        return names
 
 
 def _coerce(value: str, kind: type, name: str):

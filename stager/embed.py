@@ -86,7 +86,11 @@ class ClipEmbedder:
                 model_name, pretrained=pretrained or None)
         self.model = model.eval()
         self.preprocess = preprocess
-        self.name = f"open_clip:{model_name or 'custom'}"
+        from .segment import model_identity
+
+        # the weights' hash is part of the name, so the index cache of one set of pretrained
+        # weights is never searched with another's embeddings
+        self.name = f"open_clip:{model_name or 'custom'}:{model_identity(self.model)}"
         with torch.no_grad():
             size = self.model.visual.image_size
             size = size if isinstance(size, int) else size[0]

@@ -144,8 +144,7 @@ def refine_cutout(rgba: np.ndarray, segmenter: "Segmenter", min_iou: float = 0.6
     box = bbox(hard)
     if box is None:
         return rgba
-    segmenter.set_image(np.ascontiguousarray(rgba[..., :3]))
-    m = segmenter.predict(box=box).masks[0]
+    m = segmenter.propose(np.ascontiguousarray(rgba[..., :3]), box=box).masks[0]
     if mask_iou(m, hard) < min_iou:
         return rgba
     core = cv2.erode(m.astype(np.uint8), disk(2)).astype(bool)
@@ -243,8 +242,26 @@ def image_key(image: np.ndarray) -> str:
     return h.hexdigest()[:20]
 
 
+def model_identity(sam) -> str:
+    """A short hash of a torch model's weights ("grabcut" for no model): part of every cache
+    key of model outputs (SAM embeddings, the CLIP index), so results of one checkpoint are
+    never served for another."""
+    if sam is None:
+        return "grabcut"
+    h = hashlib.sha1()
+    for name, t in sam.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 class Segmenter:
     """Stateful mask proposer: ``set_image`` once per image, then ``predict`` per click.
+
+    One segmenter serves every user of the app, so servers call ``propose`` (set_image and
+    predict under one lock): between a separate ``set_image`` and ``predict`` another user's
+    ``set_image`` could swap the image. Cache keys are content hashes of the image; the disk
+    cache lives under the model's identity (a hash of its weights).
 
     ``sam`` is a segment-anything ``Sam`` (None = GrabCut fallback). Embeddings are cached in
     memory (LRU of ``cache_size`` images) and, when ``disk_cache`` is given, on disk.
@@ -253,11 +270,14 @@ class Segmenter:
     def __init__(self, sam=None, disk_cache: Path | None = None, cache_size: int = 16,
                  work_side: int = 256):
         self.sam = sam
-        self.disk_cache = Path(disk_cache) if disk_cache else None
+        self.model_id = model_identity(sam)
+        # cached embeddings are only valid for the model that made them
+        self.disk_cache = Path(disk_cache) / self.model_id if disk_cache else None
         self.cache_size = cache_size
         self.work_side = work_side
         self._cache: OrderedDict[str, dict] = OrderedDict()
-        self._lock = threading.Lock()
+        # re-entrant: ``propose`` holds it across set_image + predict, which take it too
+        self._lock = threading.RLock()
         self.image: np.ndarray | None = None
         self.key: str | None = None
         self.stats = {"embeddings_computed": 0, "cache_hits": 0}
@@ -281,11 +301,12 @@ class Segmenter:
         return cls(sam, st.cache_dir / ("sam" if sam is not None else "grabcut"))
 
     # ---- embedding
-    def set_image(self, image: np.ndarray, key: str | None = None) -> None:
-        """Compute (or fetch from cache) the per-image state for ``image`` (HxWx3 uint8)."""
+    def set_image(self, image: np.ndarray) -> None:
+        """Compute (or fetch from cache) the per-image state for ``image`` (HxWx3 uint8); the
+        cache key is the image's content hash."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ImageError("the scene must be an HxWx3 uint8 RGB image")
-        key = key or image_key(image)
+        key = image_key(image)
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -352,18 +373,29 @@ class Segmenter:
 
         Points are ``(x, y)`` pixels of the image given to ``set_image``.
         """
-        if self.image is None or self.key not in self._cache:
-            raise RuntimeError("Segmenter.predict called before set_image: choose a scene first")
         points = list(points or [])
         labels = list(labels if labels is not None else [1] * len(points))
         if len(labels) != len(points):
             raise ValueError("points and labels differ in length")
         if not points and box is None:
             raise ImageError("give at least one point or a box")
-        state = self._cache[self.key]
-        if self.sam is not None:
-            return self._predict_sam(state, points, labels, box)
-        return self._predict_grabcut(state, points, labels, box)
+        with self._lock:
+            if self.image is None or self.key not in self._cache:
+                raise RuntimeError("Segmenter.predict called before set_image: choose a scene "
+                                   "first")
+            state = self._cache[self.key]
+            if self.sam is not None:
+                return self._predict_sam(state, points, labels, box)
+            return self._predict_grabcut(state, self.image, points, labels, box)
+
+    def propose(self, image: np.ndarray, points: list[tuple[float, float]] | None = None,
+                labels: list[int] | None = None,
+                box: tuple[int, int, int, int] | None = None) -> Proposal:
+        """``set_image(image)`` then ``predict(...)`` as one step under the lock: safe when
+        many users share this segmenter."""
+        with self._lock:
+            self.set_image(image)
+            return self.predict(points, labels, box)
 
     def _predict_sam(self, state, points, labels, box) -> Proposal:
         import torch
@@ -383,9 +415,9 @@ class Segmenter:
         return Proposal([masks[i].astype(bool) for i in order],
                         [float(scores[i]) for i in order], self.method)
 
-    def _predict_grabcut(self, state, points, labels, box) -> Proposal:
+    def _predict_grabcut(self, state, image, points, labels, box) -> Proposal:
         small, s = state["small"], state["scale"]
-        H, W = self.image.shape[:2]
+        H, W = image.shape[:2]
         h, w = small.shape[:2]
         pts = [(int(x * s), int(y * s)) for x, y in points]
         if box is not None:
@@ -410,6 +442,7 @@ class Segmenter:
                 if 0 <= px < w and 0 <= py < h:
                     cv2.circle(m, (px, py), 3, cv2.GC_FGD if lab == 1 else cv2.GC_BGD, -1)
             bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+            cv2.setRNGSeed(0)  # GrabCut's k-means draws from it: same prompt, same mask
             try:
                 cv2.grabCut(small, m, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
             except cv2.error:
@@ -450,3 +483,28 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = (a | b).sum()
     return float((a & b).sum() / union) if union else 1.0
 
+
+
+def apply_click(mask: np.ndarray, proposal: np.ndarray, point: tuple[float, float],
+                positive: bool, radius: int = 6) -> np.ndarray:
+    """Refine ``mask`` (HxW bool) by one click instead of replacing it by ``proposal``.
+
+    A positive click outside the mask adds the part of the proposal connected to the click
+    (a disk of ``radius`` px when the proposal misses the click); a negative click inside the
+    mask removes the part of the mask the proposal leaves out that contains the click (a disk
+    when the proposal still covers it). A click that is already satisfied changes nothing, and
+    pixels away from the clicked region never change.
+    """
+    h, w = mask.shape
+    x = int(np.clip(round(point[0]), 0, w - 1))
+    y = int(np.clip(round(point[1]), 0, h - 1))
+    if positive == bool(mask[y, x]):
+        return mask.copy()
+    region = (proposal & ~mask) if positive else (mask & ~proposal)
+    if region[y, x]:
+        _, labels = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+        part = labels == labels[y, x]
+    else:
+        part = np.zeros_like(mask)
+        cv2.circle(part.view(np.uint8), (x, y), radius, 1, -1)
+    return (mask | part) if positive else (mask & ~part)

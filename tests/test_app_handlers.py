@@ -1,5 +1,6 @@
 """The app's handlers called directly, select and click events included."""
 
+import re
 
 import gradio as gr
 import numpy as np
@@ -7,9 +8,9 @@ import pytest
 from PIL import Image
 
 from components import (audit, mask, outputs, parallax, placement, product, results, scenes,
-                        status)
+                        stale, status)
 from components.common import Session
-from stager.backends import REGISTRY
+from stager.backends import REGISTRY, get_backend
 
 
 def sel(index, value=None):
@@ -98,12 +99,16 @@ def test_mask_panel_click_choose_brush_undo(catalog):
     assert np.array_equal(state.mask, stored) and state.method == mask.STORED
     assert len(state.proposals) == 3
     x0, y0, x1, y1 = state.box
-    out = mask.click(state, "add (+)", sel([(x0 + x1) // 2, (y0 + y1) // 2]))
+    # a positive click outside the stored annotation refines it: nothing of it is lost
+    ys, xs = np.nonzero(~stored[y0:y1, x0:x1])
+    px, py = int(xs[len(xs) // 2]) + x0, int(ys[len(ys) // 2]) + y0
+    out = mask.click(state, "add (+)", sel([px, py]))
     state = out[0]
-    assert "fallback" in state.method or state.method == "sam"
-    assert state.mask[(y0 + y1) // 2, (x0 + x1) // 2]
+    assert "fallback" in state.method or "sam" in state.method
+    assert state.method.startswith(mask.STORED)
+    assert state.mask[stored].all() and state.mask[py, px]
     assert "updated in" in out[5]
-    before = state.mask.copy()
+    after_click = state.mask.copy()
     # brush: add a square far from the product, remove one pixel inside it
     layer_add = np.zeros((*state.mask.shape, 4), np.uint8)
     layer_add[5:25, 5:25, 3] = 255
@@ -113,10 +118,17 @@ def test_mask_panel_click_choose_brush_undo(catalog):
                                                         "layers": [layer_add, layer_rem]})
     assert state.mask[6, 6] and not state.mask[10, 10] and "brush" in badge
     assert editor["layers"] == [] and editor["background"].shape == state.scene.shape
-    mask.undo(state)
-    assert np.array_equal(state.mask, before)
     view, editor, badge = mask.choose(state, "candidate 2 (score 0.50)")
     assert np.array_equal(state.mask, state.proposals[1])
+    # undo steps back exactly one action each time: candidate, then brush, then the click
+    mask.undo(state)
+    assert state.mask[6, 6] and len(state.points) == 1
+    mask.undo(state)
+    assert np.array_equal(state.mask, after_click) and len(state.points) == 1
+    mask.undo(state)
+    assert np.array_equal(state.mask, stored) and state.points == []
+    assert state.method == mask.STORED
+    assert mask.undo(state)[3] == "Nothing to undo."
 
 
 def test_placement_preview_and_empty_mask(catalog):
@@ -138,11 +150,19 @@ def test_run_all_streams_every_backend(catalog, tiny_weights, settings_env):
     final_state, items, slider, msg = steps[-1]
     assert len(items) == len(REGISTRY) and "All backends done" in msg
     assert set(final_state.outputs) == set(REGISTRY)
-    assert slider[0].shape == slider[1].shape == state.scene.shape
+    # the slider opens on the method's own output and says which output it shows
+    before, after = slider["value"]
+    assert before.shape == after.shape == state.scene.shape
+    assert np.array_equal(after, final_state.outputs["edgeconnect"])
+    assert slider["label"].endswith(get_backend("edgeconnect").label)
     before_after, download = outputs.pick(final_state, sel(len(REGISTRY) - 1))
-    assert np.array_equal(before_after[1], final_state.outputs["telea"])
+    assert np.array_equal(before_after["value"][1], final_state.outputs["telea"])
+    assert before_after["label"].endswith(get_backend("telea").label)
+    from stager.config import get_settings
+
     assert download["value"].endswith(".png")
-    msg = outputs.send_to_pool(final_state)
+    assert download["value"].startswith(str(get_settings().public_dir))
+    msg = outputs.send_to_pool(final_state, 1.0, 0.0, 0.0, False, 0)
     assert f"Sent {len(REGISTRY)} outputs" in msg
     # the clip animates the selected output (telea, clicked above) with the placed product
     assert final_state.selected == "telea" and set(final_state.plates) == set(REGISTRY)
@@ -202,6 +222,48 @@ def test_parallax_controls_are_wired_to_the_outputs_button():
     assert isinstance(UI["px_video"], gr.Video) and UI["out_parallax"].value == "Make parallax clip"
 
 
+def test_pool_never_stores_outputs_under_another_scene(catalog, tiny_weights, settings_env):
+    from db.store import get_store
+    from stager.config import get_settings
+
+    settings_env(WEIGHTS_DIR=tiny_weights)
+    state, _ = _flow(catalog, 3)
+    *_, (state, items, _, _) = list(outputs.run_all(state, 1.0, 0.0, 0.0, False, 0))
+    made_for = state.scene_id
+    # the placement changed after the run: the pool refuses, and the outputs are dropped
+    with pytest.raises(gr.Error, match="run the backends again"):
+        outputs.send_to_pool(state, 0.8, 0.0, 0.0, False, 0)
+    assert state.outputs == {}
+    *_, (state, _, _, _) = list(outputs.run_all(state, 1.0, 0.0, 0.0, False, 0))
+    # switching scene clears the outputs at once (state and screen)
+    other = next(c.scene_id for c in state.candidates if c.scene_id != made_for)
+    state = mask.load_scene(state, other)[0]
+    assert state.outputs == {}
+    cleared = stale.clear_if_stale(state, 1.0, 0.0, 0.0, False, 0)
+    assert cleared[1] == [] and cleared[2]["value"] is None and cleared[3]["visible"] is False
+    with pytest.raises(gr.Error, match="run the backends first"):
+        outputs.send_to_pool(state, 1.0, 0.0, 0.0, False, 0)
+    # even if stale outputs were forced back into the session, their key does not match
+    state.outputs = {"telea": np.zeros_like(state.scene)}
+    with pytest.raises(gr.Error, match="another product, scene, mask or placement"):
+        outputs.send_to_pool(state, 1.0, 0.0, 0.0, False, 0)
+    # a fresh run on the new scene is stored with its provenance
+    *_, (state, _, _, _) = list(outputs.run_all(state, 1.0, 0.0, 0.0, False, 0))
+    outputs.send_to_pool(state, 1.0, 0.0, 0.0, False, 0)
+    pool = get_store(get_settings().db_url).pool_items()
+    mine = [i for i in pool if i.params.get("job") == state.outputs_key]
+    assert {i.system for i in mine} == set(REGISTRY) and {i.scene for i in mine} == {other}
+    assert all(i.params["placement"]["scale"] == 1.0 and i.params["mask_sha1"] for i in mine)
+    # unchanged inputs keep the outputs on screen
+    assert stale.clear_if_stale(state, 1.0, 0.0, 0.0, False, 0)[1] == gr.update()
+
+
+def test_rejected_upload_clears_the_product(tmp_path):
+    new_state, cutout, msg, scene_items, scene_msg = stale.reject_upload()
+    assert new_state.product is None and new_state.scene is None and cutout is None
+    assert scene_items == [] and "refused" in msg
+
+
 def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, settings_env):
     settings_env(WEIGHTS_DIR=tmp_path)
     state, _ = _flow(catalog, 4)
@@ -215,8 +277,18 @@ def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, sett
     assert any(r[0] == "mask proposals" and "GrabCut" in r[1] for r in rows)
 
 
-def test_voting_tab_blind_votes_once(catalog, tmp_path):
+def _near(path_a, path_b) -> float:
+    from stager.images import load_image
+
+    return float(np.abs(load_image(path_a, keep_alpha=False).astype(int)
+                        - load_image(path_b, keep_alpha=False).astype(int)).mean())
+
+
+def test_voting_tab_blind_votes_once(catalog, tmp_path, settings_env):
+    from types import SimpleNamespace
+
     from db.campaign import plan
+    from stager.config import get_settings
     from tests.conftest import image_campaign
 
     store, cid, ids = image_campaign("ui-test", ("sysA", "sysB"))
@@ -224,18 +296,32 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path):
     assert label in audit.campaign_choices()
     with pytest.raises(gr.Error, match="name"):
         audit.next_item(label, "", {})
-    menu, cur, left, right, prog, msg, _ = audit.next_item(None, "alice", {})
-    assert menu["value"] == label  # no choice: the newest open campaign
-    # blind: neutral, content-hashed file names with no system name
-    assert "sysA" not in left and "sysB" not in right and left.endswith(".png")
+    with pytest.raises(gr.Error, match="choose a campaign"):  # never picked silently
+        audit.next_item(None, "alice", {})
+    name_box, cur, left, right, prog, msg, _ = audit.next_item(label, "alice", {})
+    # the name is asked once: locked after the first use
+    assert name_box["interactive"] is False and name_box["value"] == "alice"
+    # blind: neutral, content-hashed file names with no system name, from the public folder
+    assert "sysA" not in left and "sysB" not in right and left.endswith(".jpg")
+    assert left.startswith(str(get_settings().public_dir))
+    # A shows the comparison's left item and B its right item; a vote for A credits the left
+    shown = store.comparison(cur["public_id"])
+    assert _near(left, shown.left_item.path) < _near(left, shown.right_item.path)
+    assert _near(right, shown.right_item.path) < _near(right, shown.left_item.path)
     voted = audit.vote("left")(label, "alice", cur, "nice")
     dup = audit.vote("right")(label, "alice", cur, "")  # a double click on the same screen
     assert "already judged" in dup[5]
     votes = store.votes(cid)
     assert len(votes) == 1 and votes[0]["outcome"] == "left" and votes[0]["comment"] == "nice"
+    assert votes[0]["left_system"] == shown.left_item.system
     assert "1 of 3" in voted[4]
-    table, chart, csv = results.show(label, 50)
+    # results are for admins only
+    with pytest.raises(gr.Error, match="admins"):
+        results.show(label, False, 50, SimpleNamespace(username="alice"))
+    settings_env(APP_ADMINS="boss")
+    table, chart, csv = results.show(label, False, 50, SimpleNamespace(username="boss"))
     assert "sysA vs sysB" in table and chart.endswith(".png") and csv.endswith(".csv")
+    assert not chart.startswith(str(get_settings().data_dir))
     store.set_status(cid, "closed")
     with pytest.raises(gr.Error, match="closed"):
         audit.vote("left")(label, "alice", voted[1], "")
@@ -244,11 +330,83 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path):
     assert label not in audit.campaign_choices(open_only=True)
     assert f"{label} (closed)" in audit.campaign_choices()
     # identity from the app's login wins over the name field
-    from types import SimpleNamespace
-
     cid2 = store.create_campaign("ui-test-2", [{"name": "A vs B", "a": "sysA", "b": "sysB"}],
                                  plan([("A vs B", ids[0], ids[1])], [], 0, 0))
-    menu, cur2, *_ = audit.next_item(None, "", {}, SimpleNamespace(username="logged-in"))
-    assert menu["value"] == f"{cid2}: ui-test-2"
-    audit.vote("right")(menu["value"], "", cur2, "", SimpleNamespace(username="logged-in"))
+    label2 = f"{cid2}: ui-test-2"
+    assert audit.refresh_lists()["choices"][-1] == label2  # new campaigns appear on load
+    _, cur2, *_ = audit.next_item(label2, "", {}, SimpleNamespace(username="logged-in"))
+    audit.vote("right")(label2, "", cur2, "", SimpleNamespace(username="logged-in"))
     assert store.votes(cid2)[0]["auditor"] == "logged-in"
+
+
+def test_skip_moves_on_and_the_skipped_pair_returns(catalog):
+    from tests.conftest import image_campaign
+
+    store, cid, _ = image_campaign("skips", ("s1", "s2"), n=3, seed=3)
+    label = f"{cid}: skips"
+    _, cur, *_ = audit.next_item(label, "sam", {})
+    first = cur["public_id"]
+    _, cur, *_, msg, _ = audit.skip(label, "sam", cur)
+    assert cur["public_id"] != first and "comes back" in msg
+    _, cur, *_ = audit.vote("left")(label, "sam", cur, "")
+    assert cur["public_id"] != first
+    _, cur, *_ = audit.vote("left")(label, "sam", cur, "")
+    assert cur["public_id"] == first  # only the skipped one is left: it returns
+    _, cur, _, _, prog, msg, _ = audit.vote("tie")(label, "sam", cur, "")
+    assert "All comparisons judged" in msg and "3 of 3" in prog
+
+
+def test_admins_create_a_campaign_from_the_pool(catalog, settings_env):
+    from types import SimpleNamespace
+
+    from db.campaign import store_image
+    from db.store import get_store
+    from stager.config import get_settings
+
+    store = get_store(get_settings().db_url)
+    rng = np.random.default_rng(9)
+    for k in range(3):
+        for system in ("telea", "diffusion"):
+            store_image(store, rng.integers(0, 255, (16, 16, 3), dtype=np.uint8), "pp",
+                        f"pool-scene{k}", system, in_pool=True)
+    with pytest.raises(gr.Error, match="admins"):
+        results.create_from_pool("from-pool", "telea:diffusion", 10, SimpleNamespace(username="x"))
+    settings_env(APP_ADMINS="boss")
+    boss = SimpleNamespace(username="boss")
+    assert results.on_load(boss)[0]["visible"] is True
+    assert results.on_load(SimpleNamespace(username="x"))[0]["visible"] is False
+    with pytest.raises(gr.Error, match="pairs"):
+        results.create_from_pool("bad", "telea", 10, boss)
+    msg, menu, audit_menu = results.create_from_pool("from-pool", "telea:diffusion", 10, boss)
+    assert "from-pool" in msg and audit_menu["value"] == menu["value"]
+    assert menu["value"] in audit.campaign_choices(open_only=True)
+    c = store.campaign("from-pool")
+    assert c.tasks[0]["name"] == "telea better than diffusion" and len(store.votes(c.id)) == 0
+
+
+def test_api_accepts_catalog_ids_or_uploads_only(catalog, tmp_path):
+    from components import api
+
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (64, 64), "red").save(secret)
+    sid = catalog.scenes[0].id
+    errors = []
+    for bad in (str(secret), str(tmp_path / "missing.png"), "p-nope"):
+        with pytest.raises(gr.Error) as e:
+            api.api_stage(bad, sid, None, "telea")
+        errors.append(re.sub(r"product '.*?' is", "product ID is", e.value.message))
+    assert len(set(errors)) == 1 and "not a catalog product id" in errors[0]  # same for all
+    with pytest.raises(gr.Error, match="not a catalog scene id"):
+        api.api_stage(catalog.products[0].id, str(secret), None, "telea")
+    with pytest.raises(gr.Error, match="not a catalog scene id"):
+        api.api_propose("../../etc/passwd", None)
+    with pytest.raises(gr.Error, match="label"):
+        api.api_propose(sid, [[1, 2, "x"]])
+    with pytest.raises(gr.Error, match="unknown backend"):
+        api.api_stage(catalog.products[0].id, sid, None, "telea,rm -rf")
+    # an uploaded image (the API's file input, already an array) is the other way in
+    shot = np.full((80, 80, 3), 255, np.uint8)
+    shot[20:60, 25:55] = (30, 90, 160)
+    rep, composite, gallery = api.api_stage("", sid, None, "telea", shot)
+    assert rep["product"] == "uploaded product" and composite.shape == catalog.scene_image(sid).shape
+    assert [name for _, name in gallery] == ["telea"]

@@ -2,6 +2,7 @@
 clicking through the page (Debian chromium driven by Playwright)."""
 
 import os
+import re
 import shutil
 import socket
 import time
@@ -63,6 +64,61 @@ def test_gradio_client_whole_flow(live_app, catalog):
     assert "nope" in str(e.value)
 
 
+def test_server_lists_only_the_documented_endpoints(live_app):
+    from gradio_client import Client
+
+    url, _ = live_app
+    api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
+    assert sorted(api["named_endpoints"]) == ["/propose", "/retrieve", "/stage"]
+    assert api["unnamed_endpoints"] == {}
+
+
+def test_stage_refuses_server_paths_with_the_unknown_id_error(live_app, catalog, data_dir):
+    from gradio_client import Client
+
+    url, _ = live_app
+    client = Client(url, verbose=False)
+    sid = catalog.scenes[0].id
+    real = str(data_dir / "catalog" / catalog.products[0].image)  # exists on the server
+    messages = []
+    for bad in (real, str(data_dir / "catalog" / "nothing-here.png"), "p-nope"):
+        with pytest.raises(Exception) as e:
+            client.predict(bad, sid, None, "telea", api_name="/stage")
+        messages.append(re.sub(r"product '.*?' is", "product ID is", str(e.value)))
+    assert "not a catalog product id" in messages[0]
+    assert len(set(messages)) == 1  # whether or not the file exists: one answer
+
+
+def test_file_route_refuses_database_reports_and_manifests(live_app, data_dir, catalog):
+    import urllib.error
+    import urllib.request
+
+    from db.report import write_report
+    from stager.config import get_settings
+    from tests.conftest import image_campaign
+
+    url, _ = live_app
+    store, cid, _ = image_campaign("served", ("x1", "x2"), seed=11)
+    write_report(store, data_dir / "reports" / "served", cid, 20)
+    db = get_settings().db_url[len("sqlite:///"):]
+    assert os.path.isfile(db)
+    secret = [db, str(data_dir / "reports" / "served" / "results.json"),
+              str(data_dir / "reports" / "served" / "votes.csv"),
+              str(data_dir / "catalog" / "manifest.json"),
+              str(data_dir / "catalog" / catalog.scenes[0].image)]
+    for path in secret:
+        assert os.path.isfile(path), path
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=30)
+        assert e.value.code == 403, path
+    # what the pages need is served: display copies in the public folder
+    from components.common import public_image
+
+    shown = public_image(data_dir / "catalog" / catalog.scenes[0].image, "scenes/served-test")
+    with urllib.request.urlopen(f"{url}gradio_api/file={shown}", timeout=30) as r:
+        assert r.status == 200 and r.read(3) == b"\xff\xd8\xff"  # a JPEG
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None and not os.path.exists(CHROMIUM),
                     reason="Debian chromium is not installed (.ci/run installs it)")
 def test_browser_clicks_through_the_main_flow(live_app, tmp_path):
@@ -94,9 +150,18 @@ def test_browser_clicks_through_the_main_flow(live_app, tmp_path):
             "document.querySelector('#outputs-msg').innerText.includes('All backends done')",
             timeout=120_000)
         n = page.locator("#outputs-gallery button.thumbnail-item").count()
+        label = page.locator("#before-after").inner_text()
         page.screenshot(path=str(tmp_path / "stage.png"), full_page=True)
+        # switching scene clears the outputs: nothing of the old scene stays on screen
+        page.locator("#scene-gallery button.thumbnail-item").nth(1).click()
+        page.wait_for_function(
+            "document.querySelectorAll('#outputs-gallery button.thumbnail-item').length === 0",
+            timeout=30_000)
+        msg = page.locator("#outputs-msg").inner_text()
         browser.close()
     assert n == 5
+    assert "EdgeConnect + weighted boundary loss" in label  # the slider names its output
+    assert "All backends done" not in msg
     assert (tmp_path / "stage.png").stat().st_size > 50_000
 
 
@@ -113,9 +178,7 @@ def test_browser_votes_with_keyboard_shortcuts(live_app, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1100})
         page.goto(url, wait_until="domcontentloaded")
-        # the campaign was created after the page was built: refresh the lists, then pick it
-        page.get_by_role("tab", name="Results").click()
-        page.get_by_role("button", name="Refresh campaigns").click()
+        # the campaign was created after the server started: the page load lists it
         page.get_by_role("tab", name="Audit").click()
         page.locator("#audit-campaign input").click()
         page.get_by_role("option", name=f"{cid}: keys").click()
@@ -128,11 +191,16 @@ def test_browser_votes_with_keyboard_shortcuts(live_app, tmp_path):
         page.keyboard.press("a")
         page.wait_for_function("document.querySelector('#audit-msg').innerText.includes('Saved')",
                                timeout=30_000)
+        page.keyboard.press("s")  # skip: the next pair comes, nothing is stored
+        page.wait_for_function("document.querySelector('#audit-msg').innerText.includes('Skipped')",
+                               timeout=30_000)
         page.keyboard.press("t")
         page.wait_for_function("document.querySelector('#audit-progress').innerText.includes('2 of 3')",
                                timeout=30_000)
+        name_locked = page.locator("#audit-name textarea, #audit-name input").first.is_disabled()
         page.screenshot(path=str(tmp_path / "audit.png"))
         browser.close()
+    assert name_locked  # the name is asked once per session
     votes = store.votes(cid)
     assert sorted(v["outcome"] for v in votes) == ["left", "tie"]
     assert {v["auditor"] for v in votes} == {"kbd-auditor"}

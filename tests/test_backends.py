@@ -80,3 +80,41 @@ def test_fully_convolutional_backends_run_at_native_resolution_up_to_the_cap(set
     out = b(img, big)
     assert b.seen[0] == (512, 512, 3)
     assert np.array_equal(out[~big], img[~big])
+
+
+def test_weights_without_project_metadata_are_unavailable_with_a_reason(tmp_path, settings_env,
+                                                                        tiny_weights):
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    for f in tiny_weights.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    # a valid safetensors file, but not one of ours: no "meta" header with the config
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "pix2pix.safetensors"))
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "edgeconnect_inpaint_baseline.safetensors"),
+              metadata={"meta": '{"steps": 3}'})
+    settings_env(WEIGHTS_DIR=tmp_path)
+    for name in ("pix2pix", "edgeconnect_baseline"):
+        ok, why = get_backend(name).available()
+        assert not ok and "no Product Stager metadata" in why and "STAGER_WEIGHTS_DIR" in why
+    assert get_backend("edgeconnect").available()[0]  # its own files are fine
+
+
+def test_each_edgeconnect_backend_loads_its_own_weights(tiny_weights, settings_env):
+    """The baseline must run the plain-L1 network, never the weighted one (and vice versa)."""
+    from safetensors.torch import load_file
+
+    from stager.backends import weights
+
+    settings_env(WEIGHTS_DIR=tiny_weights)
+    files = {k: load_file(str(weights.path(k))) for k in ("inpaint_weighted", "inpaint_baseline")}
+    assert any(not (files["inpaint_weighted"][k] == v).all()
+               for k, v in files["inpaint_baseline"].items())
+    for name, key in (("edgeconnect", "inpaint_weighted"),
+                      ("edgeconnect_baseline", "inpaint_baseline")):
+        _, gi = get_backend(name).load()
+        for k, v in gi.state_dict().items():
+            assert (v.half() == files[key][k]).all(), (name, k)
+        assert weights.meta(key)["boundary_lambda"] == (4.0 if key == "inpaint_weighted" else 0.0)

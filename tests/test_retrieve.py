@@ -82,6 +82,11 @@ def test_clip_embedder_wiring_with_a_tiny_open_clip():
     model = open_clip.model.CLIP(**cfg)
     pre = open_clip.image_transform(32, is_train=False)
     emb = ClipEmbedder(model, pre, model_name="tiny")
+    # the index cache is keyed by the embedder's name: other weights, another name
+    torch.manual_seed(1)
+    other = ClipEmbedder(open_clip.model.CLIP(**cfg), pre, model_name="tiny")
+    assert other.name != emb.name and emb.name.startswith("open_clip:tiny:")
+    assert ClipEmbedder(model, pre, model_name="tiny").name == emb.name
     img = np.zeros((40, 30, 4), np.uint8)
     img[5:35, 5:25] = (200, 30, 30, 255)
     v = emb(img)

@@ -44,19 +44,19 @@ def test_sam_wiring_caches_the_embedding(tmp_path):
     img = np.random.default_rng(1).integers(0, 255, (80, 120, 3), dtype=np.uint8)
     seg = Segmenter(sam, disk_cache=tmp_path)
     assert seg.method == "sam"
-    seg.set_image(img, key="scene-a")
+    seg.set_image(img)
     prop = seg.predict([(60, 40)], [1])
     assert len(prop.masks) == 3 and prop.masks[0].shape == (80, 120)
     assert prop.masks[0].dtype == bool
     assert prop.scores == sorted(prop.scores, reverse=True)
     # same prompt, same answer; a second set_image is a cache hit, not a recomputation
-    seg.set_image(img, key="scene-a")
+    seg.set_image(img)
     again = seg.predict([(60, 40)], [1])
     assert all(np.array_equal(a, b) for a, b in zip(prop.masks, again.masks))
     assert seg.stats == {"embeddings_computed": 1, "cache_hits": 1}
     # a fresh segmenter finds the embedding on disk
     seg2 = Segmenter(sam, disk_cache=tmp_path)
-    seg2.set_image(img, key="scene-a")
+    seg2.set_image(img)
     assert seg2.stats["embeddings_computed"] == 0
     boxed = seg2.predict(box=(10, 10, 100, 70))
     assert len(boxed.masks) == 3
@@ -80,7 +80,7 @@ def test_grabcut_fallback_recovers_the_old_product_from_its_box(catalog):
     ious = []
     for s in catalog.scenes[:12]:
         img, mask = catalog.scene_image(s.id), catalog.scene_mask(s.id)
-        seg.set_image(img, key=s.id)
+        seg.set_image(img)
         prop = seg.predict(box=tuple(s.box))
         assert "fallback" in prop.method
         ious.append(max(mask_iou(m, mask) for m in prop.masks))
@@ -105,7 +105,7 @@ def test_negative_point_removes_region(catalog):
         pos = (int(np.median(xs_p)), int(np.median(ys_p)))
         if not mask[pos[1], pos[0]]:
             continue
-        seg.set_image(catalog.scene_image(s.id), key=s.id)
+        seg.set_image(catalog.scene_image(s.id))
         prop = seg.predict([pos, neg], [1, 0], box=tuple(s.box))
         for m in prop.masks:
             assert not m[neg[1], neg[0]]  # the negative point is excluded
@@ -134,10 +134,7 @@ class _FixedSegmenter:
     def __init__(self, mask):
         self.mask = mask
 
-    def set_image(self, image, key=None):
-        self.shape = image.shape[:2]
-
-    def predict(self, points=None, labels=None, box=None):
+    def propose(self, image, points=None, labels=None, box=None):
         from stager.segment import Proposal
 
         return Proposal([self.mask], [1.0], "sam")
@@ -168,3 +165,77 @@ def test_sam_status_names_the_settings(settings_env):
     settings_env(SAM_CHECKPOINT="/nope/sam.pth")
     ok, why = sam_status()
     assert not ok and "/nope/sam.pth" in why
+
+
+def test_concurrent_proposals_for_different_scenes_get_their_own_masks(catalog):
+    """One segmenter shared by two users: each user's proposals answer their own scene."""
+    import threading
+    import time
+
+    scenes = catalog.scenes[:2]
+    imgs = [catalog.scene_image(s.id) for s in scenes]
+    boxes = [tuple(s.box) for s in scenes]
+    solo = Segmenter(None)
+    expected = [solo.propose(img, box=box).masks[0] for img, box in zip(imgs, boxes)]
+    assert not np.array_equal(expected[0], expected[1])
+    class SlowSegmenter(Segmenter):
+        def set_image(self, image):  # widen the gap a server handler has before predict
+            super().set_image(image)
+            time.sleep(0.003)
+
+    shared = SlowSegmenter(None)
+    wrong, start = [], threading.Barrier(2)
+
+    def user(k):
+        start.wait()
+        for _ in range(12):
+            try:
+                m = shared.propose(imgs[k], box=boxes[k]).masks[0]
+            except Exception as exc:  # noqa: BLE001 - another scene's state: also wrong
+                wrong.append((k, repr(exc)))
+                continue
+            if not np.array_equal(m, expected[k]):
+                wrong.append(k)
+
+    threads = [threading.Thread(target=user, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+
+
+def test_cache_keys_are_content_hashes_under_the_model_identity(tmp_path):
+    img = np.random.default_rng(2).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    seg = Segmenter(tiny_sam(0), disk_cache=tmp_path)
+    seg.set_image(img)
+    changed = img.copy()
+    changed[0, 0] ^= 1  # same size, same "scene", new content: a new embedding
+    seg.set_image(changed)
+    assert seg.stats["embeddings_computed"] == 2
+    # another model never reads the first model's embeddings from disk
+    other = Segmenter(tiny_sam(1), disk_cache=tmp_path)
+    assert other.model_id != seg.model_id
+    other.set_image(img)
+    assert other.stats["embeddings_computed"] == 1
+    same = Segmenter(tiny_sam(0), disk_cache=tmp_path)
+    same.set_image(img)
+    assert same.stats["embeddings_computed"] == 0
+
+
+def test_a_click_refines_the_mask_instead_of_replacing_it():
+    from stager.segment import apply_click
+
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 10:20] = True  # a good annotation
+    proposal = np.zeros_like(mask)
+    proposal[5:35, 15:30] = True  # a worse proposal that disagrees on the left part
+    grown = apply_click(mask, proposal, (25, 20), positive=True)
+    assert grown[mask].all() and grown[20, 25]  # everything kept, the clicked part added
+    assert not grown[5, 5]
+    assert np.array_equal(apply_click(mask, proposal, (12, 20), True), mask)  # already in
+    cut = apply_click(mask, proposal, (12, 20), positive=False)
+    assert not cut[20, 12] and cut[20, 18] and cut[15:30, 15:20].all()
+    # the proposal still covers a negative click: only a small disk around it goes
+    cut2 = apply_click(mask, proposal, (17, 20), positive=False, radius=2)
+    assert not cut2[20, 17] and (mask & ~cut2).sum() <= 13 and cut2[10, 10]

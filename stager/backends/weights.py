@@ -36,9 +36,13 @@ def check(*keys: str) -> tuple[bool, str]:
             return False, (f"{p} not found: train with `{TRAIN_HINT[k]}` or set "
                            "STAGER_WEIGHTS_DIR to a folder with the weights")
         try:
-            read_meta(p)
+            m = read_meta(p)
         except WeightsError as exc:
             return False, str(exc)
+        if not isinstance(m.get("config"), dict):
+            return False, (f"{p} has no Product Stager metadata (no network config in its "
+                           f"header): it is not a weights file of this project; retrain with "
+                           f"`{TRAIN_HINT[k]}` or fix STAGER_WEIGHTS_DIR")
     return True, ""
 
 

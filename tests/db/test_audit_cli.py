@@ -51,17 +51,49 @@ def test_audit_commands(store, db_url, catalog, tmp_path, tiny_weights, settings
             store_image(store, rng.integers(0, 255, (16, 16, 3), dtype=np.uint8), "p", f"s{k}",
                         system, in_pool=True)
     assert main(["audit", "create", "--name", "pool", "--tasks", "edgeconnect:telea"]) == 0
-    assert main(["audit", "simulate", "--campaign", "pool", "--auditors", "3"]) == 0
+    # one person votes first: simulation is then refused on this campaign (never mixed)
+    cmp_, _, _ = store.next_comparison(store.campaign("pool").id, "person")
+    import datetime as dt
+
+    store.record_vote(cmp_.public_id, "person", "left", dt.datetime(2026, 1, 1))
+    capsys.readouterr()
+    assert main(["audit", "simulate", "--campaign", "pool", "--auditors", "3"]) == 2
+    assert "votes by people" in capsys.readouterr().err
+    assert main(["audit", "create", "--name", "plan", "--tasks", "edgeconnect:telea"]) == 0
+    assert main(["audit", "simulate", "--campaign", "plan", "--auditors", "3"]) == 0
+    with store.session() as s:  # simulated auditors are marked as such in the database
+        from sqlalchemy import select
+
+        from db.schema import Auditor
+
+        marks = dict(s.execute(select(Auditor.name, Auditor.simulated)).all())
+    assert marks == {"person": 0, "sim0": 1, "sim1": 1, "sim2": 1}
     out = tmp_path / "rep"
-    assert main(["audit", "report", "--campaign", "pool", "--out", str(out), "--bootstrap", "50"]) == 0
+    # the default report counts people only: the simulated campaign has no votes in it
+    assert main(["audit", "report", "--campaign", "plan", "--out", str(out), "--bootstrap", "50"]) == 0
+    rep = json.loads((out / "results.json").read_text())
+    assert rep["votes"] == 0 and not rep["simulated"]
+    assert rep["vote_sources"]["simulated_left_out"] > 0
+    assert "not enough overlap" in (out / "results.md").read_text()
+    assert main(["audit", "report", "--campaign", "plan", "--out", str(out), "--bootstrap", "50",
+                 "--include-simulated"]) == 0
     rep = json.loads((out / "results.json").read_text())
     assert rep["tasks"][0]["task"] == "edgeconnect better than telea"
     assert rep["votes"] > 0 and (out / "results.png").stat().st_size > 1000
+    assert rep["simulated"] and rep["vote_sources"] == {"people": 0, "simulated": rep["votes"],
+                                                        "simulated_left_out": 0}
+    n_sim = rep["votes"]
     md = (out / "results.md").read_text()
     assert "Wilson" in md and "Krippendorff" in md and "Planning" in md
-    assert main(["audit", "export", "--campaign", "pool", "--out", str(tmp_path / "csv")]) == 0
+    # every table of a report with simulated votes is labelled simulated
+    assert md.count("(SIMULATED)") == md.count("\n## ") + 1
+    assert main(["audit", "report", "--campaign", "pool", "--out", str(out), "--bootstrap", "50"]) == 0
+    rep = json.loads((out / "results.json").read_text())
+    assert rep["vote_sources"] == {"people": 1, "simulated": 0, "simulated_left_out": 0}
+    assert main(["audit", "export", "--campaign", "plan", "--out", str(tmp_path / "csv"),
+                 "--include-simulated"]) == 0
     lines = (tmp_path / "csv" / "votes.csv").read_text().strip().splitlines()
-    assert len(lines) == rep["votes"] + 1
+    assert len(lines) == n_sim + 1
     capsys.readouterr()
     assert main(["audit", "create", "--name", "x", "--tasks", "nonsense"]) == 2
     assert "--tasks" in capsys.readouterr().err

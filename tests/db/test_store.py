@@ -191,3 +191,64 @@ def test_locked_database_is_reported_and_loses_nothing(tmp_path):
         other.close()
     assert s.votes(cid) == []
     assert s.record_vote(c.public_id, "ann", "left", NOW)[0]  # works once the lock is gone
+
+
+def test_identical_images_of_two_systems_keep_their_labels(store, tmp_path, settings_env):
+    import numpy as np
+
+    from db.campaign import store_image
+
+    settings_env(DATA_DIR=tmp_path)
+    img = np.full((8, 8, 3), 77, np.uint8)
+    a = store_image(store, img, "p", "s", "telea", in_pool=True)
+    b = store_image(store, img, "p", "s", "edgeconnect", in_pool=True)
+    assert a != b and store_image(store, img, "p", "s", "telea") == a
+    assert sorted(i.system for i in store.pool_items()) == ["edgeconnect", "telea"]
+    with pytest.raises(AuditError, match="system"):  # a key is never relabelled
+        store.add_item("p", "s", "pix2pix", "/x.png", next(
+            i.image_hash for i in store.pool_items() if i.system == "telea"))
+
+
+def test_skipped_comparisons_are_passed_over(store):
+    cid = simple_campaign(store)
+    first, _, _ = store.next_comparison(cid, "ann")
+    second, _, _ = store.next_comparison(cid, "ann", exclude=[first.public_id])
+    assert second.public_id != first.public_id
+    assert store.next_comparison(cid, "ann", exclude=[c.public_id for c in _cmps(store, cid)])[0] \
+        is None
+
+
+def test_people_and_simulated_auditors_never_share_a_name(store):
+    cid = simple_campaign(store)
+    c = _cmps(store, cid)
+    store.record_vote(c[0].public_id, "sim0", "left", NOW, source="sim")
+    with pytest.raises(AuditError, match="simulated"):
+        store.record_vote(c[1].public_id, "sim0", "left", NOW, source="name")
+    store.record_vote(c[0].public_id, "ann", "left", NOW, source="name")
+    with pytest.raises(AuditError, match="person"):
+        store.record_vote(c[1].public_id, "ann", "left", NOW, source="sim")
+    people = store.votes(cid, include_simulated=False)
+    assert [v["auditor"] for v in people] == ["ann"] and not people[0]["simulated"]
+
+
+def test_v1_database_is_migrated_and_simulated_auditors_marked(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "v1.sqlite"
+    con = sqlite3.connect(path)  # the v1 auditors table and version row, as v1 wrote them
+    con.executescript(
+        "CREATE TABLE meta (key VARCHAR(64) PRIMARY KEY, value VARCHAR(256));"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE auditors (id INTEGER PRIMARY KEY, name VARCHAR(128) UNIQUE, "
+        "source VARCHAR(32), created_at DATETIME);"
+        "INSERT INTO auditors (name, source) VALUES ('sim0', 'sim'), ('ann', 'name');")
+    con.commit()
+    con.close()
+    store = Store(f"sqlite:///{path}")
+    with store.session() as s:
+        from db.schema import Auditor
+
+        assert s.get(Meta, "schema_version").value == str(SCHEMA_VERSION) == "2"
+        assert dict(s.execute(select(Auditor.name, Auditor.simulated)).all()) == \
+            {"sim0": 1, "ann": 0}
+    store.engine.dispose()
