@@ -54,13 +54,42 @@ class EdgeGenerator(_Generator):
 
 
 class InpaintGenerator(_Generator):
-    """``(B, 4, H, W)`` = masked RGB, edges in [0, 1] -> RGB ``(B, 3, H, W)`` in [0, 1]."""
+    """``(B, 4, H, W)`` = masked RGB (hole white), edges in [0, 1] -> RGB ``(B, 3, H, W)``.
 
-    def __init__(self, width: int = 64, blocks: int = 8):
-        super().__init__(4, 3, width, blocks, spectral=False)
+    With ``prior="telea"`` the input is ``(B, 5, H, W)`` = RGB with the hole pre-filled by a
+    classical fill, edges, mask; the network predicts a bounded correction of that prior and
+    its last layer starts at zero, so an untrained model returns the prior exactly and training
+    can only move it toward the truth (a compact model learns texture and structure on top of
+    a fill that already has the right low frequencies).
+    """
+
+    def __init__(self, width: int = 64, blocks: int = 8, prior: str | None = None):
+        super().__init__(5 if prior else 4, 3, width, blocks, spectral=False)
+        self.prior = prior
+        if prior:
+            self.config["prior"] = prior
+            last = self.decoder[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x):
-        return (torch.tanh(super().forward(x)) + 1) / 2
+        out = super().forward(x)
+        if self.prior:
+            return (x[:, :3] + 0.5 * torch.tanh(out)).clamp(0, 1)
+        return (torch.tanh(out) + 1) / 2
+
+
+def classical_prior(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Telea fill of ``mask`` in a uint8 RGB image (the prior of ``prior="telea"`` models)."""
+    import cv2
+
+    return cv2.inpaint(np.ascontiguousarray(rgb), mask.astype(np.uint8) * 255, 5,
+                       cv2.INPAINT_TELEA)
+
+
+def build_inpaint(config: dict) -> "InpaintGenerator":
+    """An inpainting generator from a weights file's ``config``."""
+    return InpaintGenerator(config["width"], config["blocks"], config.get("prior"))
 
 
 def build_discriminator(in_ch: int, width: int = 64) -> PatchDiscriminator:
@@ -122,6 +151,11 @@ def inpaint(edge_gen: EdgeGenerator, inp_gen: InpaintGenerator, rgb: np.ndarray,
     img = torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
     e_pred = edge_gen(torch.cat([g * (1 - m) + m, e, m], 1))
     e_merged = e * (1 - m) + e_pred * m
-    out = inp_gen(torch.cat([img * (1 - m) + m, e_merged], 1))
+    if getattr(inp_gen, "prior", None):
+        prior = torch.from_numpy(classical_prior(rgb, mask).astype(np.float32) / 255.0)
+        x = img * (1 - m) + prior.permute(2, 0, 1)[None] * m
+        out = inp_gen(torch.cat([x, e_merged, m], 1))
+    else:
+        out = inp_gen(torch.cat([img * (1 - m) + m, e_merged], 1))
     merged = img * (1 - m) + out * m
     return (merged[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)

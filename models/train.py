@@ -376,9 +376,10 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) 
             key = f"inpaint_{v}"
             init = _init_weights(args, key)
             c = read_meta(init)["config"] if init else {"width": args.width,
-                                                         "blocks": args.blocks}
+                                                         "blocks": args.blocks,
+                                                         "prior": args.prior or None}
             torch.manual_seed(s)  # both variants of a seed start from the same weights
-            G = ec.InpaintGenerator(c["width"], c["blocks"])
+            G = ec.build_inpaint(c)
             if init:
                 load_into(G, init).train()
             G.to(dev)
@@ -393,16 +394,24 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) 
                         f"E_{v}_{s}": ema.model})
     lr_at = _cosine(lambda: args.steps)  # reads the step count fixed by a time budget
 
-    def fill(G, g, e, m, x):
+    def fill(G, g, e, m, x, prior=None):
         with torch.no_grad(), _autocast(dev):
             ep = Ge(torch.cat([g * (1 - m) + m, e * (1 - m), m], 1)).float()
         edges = e * (1 - m) + ep * m
         with _autocast(dev):
+            if getattr(G, "prior", None):
+                return G(torch.cat([x * (1 - m) + prior * m, edges, m], 1)).float()
             return G(torch.cat([x * (1 - m) + m, edges], 1)).float()
+
+    def priors(imgs, holes):
+        if not any(getattr(r[2], "prior", None) for r in runs):
+            return None
+        return _t(np.stack([ec.classical_prior(i, h) for i, h in zip(imgs, holes)])).to(dev)
 
     def step_fn(step):
         parts = {}
         batches = {s: pool.batch(rngs[s], args.batch) for s in seeds}
+        prior_of = {}
         for s, v, G, D, og, od, ema in runs:
             for group in og.param_groups:  # cosine decay; stateless, so resume keeps it
                 group["lr"] = args.lr * lr_at(step)
@@ -412,7 +421,9 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) 
             x = _t(imgs).to(dev)
             w = torch.from_numpy(pool.take_weights(idx, lam if v == "weighted" else 0.0,
                                                    sig))[:, None].to(dev)
-            o = fill(G, g, e, m, x)
+            if s not in prior_of:
+                prior_of[s] = priors(imgs, holes)
+            o = fill(G, g, e, m, x, prior_of[s])
             with _autocast(dev):
                 lr_, _ = D(x)
                 lf, _ = D(o.detach())
@@ -442,9 +453,10 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) 
         x = _t(imgs).to(dev)
         to8 = lambda t: (t.permute(0, 2, 3, 1).clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
         rows.append(to8(x * (1 - m) + m))
+        pr = priors(imgs, holes)
         for s, v, G, D, og, od, ema in runs[:2]:
             with torch.no_grad():
-                rows.append(to8(x * (1 - m) + fill(ema.model, g, e, m, x) * m))
+                rows.append(to8(x * (1 - m) + fill(ema.model, g, e, m, x, pr) * m))
         rows.append(imgs)
         return _grid(rows)
 

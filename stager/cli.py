@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--boundary-sigma", type=float, default=st.boundary_sigma,
                    help="px (STAGER_BOUNDARY_SIGMA)")
     t.add_argument("--lr", type=float, default=1e-4, help="edgeconnect generator learning rate")
+    t.add_argument("--prior", choices=["", "telea"], default="",
+                   help="edgeconnect: refine a classical fill of the hole instead of a white hole")
     t.add_argument("--pairs", type=int, default=1200, help="pix2pix/diffusion: training pairs")
     t.add_argument("--crops", type=int, default=3000, help="edgeconnect: image crops in memory")
     t.add_argument("--holes", type=int, default=1000, help="edgeconnect: hole masks in memory")

@@ -244,6 +244,14 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     return prep
 
 
+def hidden_region(prep: Prepared, inset: int = 4) -> np.ndarray:
+    """Fill-region pixels deep under the new product (its mask eroded by ``inset`` px, so its
+    soft edge stays in the model's hole): the still output never shows them."""
+    from .images import erode
+
+    return prep.fill_mask & erode(prep.placement.alpha >= 1.0, inset)
+
+
 def finish(prep: Prepared, plate: np.ndarray) -> np.ndarray:
     """Lay the new product on a rebuilt background: its contact and cast shadows (and the
     photo's own shadow when kept) darken the plate, then the product is pasted once."""
@@ -280,8 +288,16 @@ def run_backend(prep: Prepared, name: str, seed: int = 0, shadow: bool | None = 
             clean = prep.request is None or prep.request.clean_fill
             plate = prep.scene
             if hole.any():  # the context excludes the old product and the new one
-                plate = b(prep.scene if clean else prep.composite, hole, seed=seed,
-                          category=prep.category)
+                src = prep.scene if clean else prep.composite
+                hidden = hidden_region(prep) if clean and name != "telea" else None
+                if hidden is not None and hidden.any():
+                    # pixels the new product will hide get a classical fill first: the model
+                    # then fills the visible gap between known background and that prior
+                    prior = get_backend("telea")(src, hole)
+                    src = np.where(hidden[..., None], prior, src)
+                    plate = b(src, hole & ~hidden, seed=seed, category=prep.category)
+                else:
+                    plate = b(src, hole, seed=seed, category=prep.category)
             out = finish(prep, plate)
         else:  # vanilla staging: the product on white at its place -> whole scene
             on_white = comp.paste(np.full_like(prep.scene, 255), prep.placement)

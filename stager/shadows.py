@@ -90,7 +90,7 @@ def shading_ratio(scene: np.ndarray, exclude: np.ndarray, size: tuple[int, int])
     kernel, and being flat it hardly reaches across horizontal edges such as the wall/floor
     line. ``exclude`` (the product) is filled along each row from its left and right first, so
     the product itself does not count as shade."""
-    lum = _luma(scene)
+    lum = cv2.GaussianBlur(_luma(scene), (0, 0), 3.0)  # texture (carpet, grain) is not shade
     filled = lum.copy()
     for y in np.nonzero(exclude.any(axis=1))[0]:  # fill along rows: never across the horizon
         known = ~exclude[y]
@@ -110,7 +110,7 @@ def _kernel(box) -> tuple[int, int]:
 
 
 def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
-                      seed: float = 0.9, grow: float = 0.96) -> np.ndarray:
+                      seed: float = 0.88, grow: float = 0.95) -> np.ndarray:
     """The old product's contact/cast shadow: a darker region of the floor joined to the old
     mask (HxW bool, disjoint from the old mask); empty when there is none. Pixels darker than
     ``seed`` x their surroundings start it; it grows through pixels darker than ``grow``
@@ -122,7 +122,6 @@ def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
     near = dilate(old_mask, max(int(0.6 * max(h, w)), 8))
     near[: max(b[1] + int(0.4 * h), 0)] = False  # shadows lie on the floor, near the base
     ratio = shading_ratio(scene, dilate(old_mask, 2), _kernel(b))
-    ratio = cv2.GaussianBlur(ratio, (0, 0), 1.5)  # below the noise of a photo
     strong = (ratio < seed) & near & ~old_mask
     strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, lab = cv2.connectedComponents(strong, connectivity=8)

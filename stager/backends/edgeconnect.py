@@ -44,7 +44,7 @@ class EdgeConnectBackend(Backend):
 
                 me, mi = weights.meta("edge"), weights.meta(self.variant)
                 ge = ec.EdgeGenerator(me["config"]["width"], me["config"]["blocks"])
-                gi = ec.InpaintGenerator(mi["config"]["width"], mi["config"]["blocks"])
+                gi = ec.build_inpaint(mi["config"])
                 load_into(ge, weights.path("edge"))
                 load_into(gi, weights.path(self.variant))
                 self._models = (ge, gi)
