@@ -40,6 +40,9 @@ class Session:
     outputs_key: str = ""  # job_key of the inputs the outputs were made from
     outputs_seed: int = 0
     composite: np.ndarray | None = None
+    old_shadow: np.ndarray | None = None  # the old product's shadow (detected or painted)
+    shadow_edited: bool = False  # painted by the user: not re-detected when the mask changes
+    realism: dict = field(default_factory=dict)  # StageRequest shadow / light settings
 
     def snapshot(self) -> None:
         """Remember the mask, points and method before an action, so undo restores exactly
@@ -72,8 +75,10 @@ def job_key(state: Session, scale, dx, dy, flip, dilation) -> str:
     h = hashlib.sha1()
     for arr in (state.product, state.mask):
         h.update(b"none" if arr is None else arr.tobytes() + str(arr.shape).encode())
+    h.update(b"none" if state.old_shadow is None else state.old_shadow.tobytes())
     h.update(repr((state.scene_id, round(float(scale), 4), round(float(dx), 4),
-                   round(float(dy), 4), bool(flip), int(dilation))).encode())
+                   round(float(dy), 4), bool(flip), int(dilation),
+                   sorted(state.realism.items()))).encode())
     return h.hexdigest()[:20]
 
 

@@ -15,6 +15,7 @@ import gradio as gr
 import numpy as np
 
 from stager.images import overlay
+from stager.shadows import detect_old_shadow
 from stager.pipeline import get_context
 from stager.segment import apply_click, refine
 
@@ -24,8 +25,24 @@ from .common import Session, UserError, friendly
 STORED = "stored annotation"
 
 
+SHADOW_COLOR = (40, 120, 255)  # the old product's shadow, drawn apart from the mask (pink)
+
+
+def update_shadow(state: Session) -> None:
+    """Detect the old product's shadow for the current mask unless the user painted it."""
+    if state.shadow_edited or state.scene is None:
+        return
+    if state.mask is None or not state.mask.any():
+        state.old_shadow = None
+        return
+    state.old_shadow = detect_old_shadow(state.scene, state.mask)
+
+
 def _view(state: Session) -> np.ndarray:
+    update_shadow(state)
     img = overlay(state.scene, state.mask) if state.mask is not None else state.scene.copy()
+    if state.old_shadow is not None and state.old_shadow.any():
+        img = overlay(img, state.old_shadow, color=SHADOW_COLOR, alpha=0.45)
     for (x, y), lab in zip(state.points, state.labels):
         col = (40, 200, 60) if lab == 1 else (230, 40, 40)
         cv2.circle(img, (int(x), int(y)), 7, (255, 255, 255), -1)
@@ -68,6 +85,7 @@ def load_scene(state: Session, scene_id: str):
     rec = ctx.catalog.scene(scene_id)
     state.scene_id, state.scene = scene_id, ctx.catalog.scene_image(scene_id)
     state.points, state.labels, state.history = [], [], []
+    state.old_shadow, state.shadow_edited = None, False  # re-detected for the new scene
     state.clear_outputs()  # outputs of another scene must not stay on screen or reach the pool
     state.box = tuple(rec.box) if rec.box else None
     state.proposals, state.scores = [], []
@@ -136,17 +154,26 @@ def _layer_mask(layer) -> np.ndarray | None:
 
 
 @friendly
-def apply_brush(state: Session, editor: dict | None):
-    """Read the editor's "add" and "remove" layers and apply them to the mask."""
+def apply_brush(state: Session, editor: dict | None, target: str = "product mask"):
+    """Read the editor's "add" and "remove" layers and apply them to the mask, or to the old
+    product's shadow when ``target`` says so (blue in the view)."""
     if state.scene is None:
         raise UserError("choose a scene first")
     layers = (editor or {}).get("layers") or []
     add = _layer_mask(layers[0]) if len(layers) > 0 else None
     rem = _layer_mask(layers[1]) if len(layers) > 1 else None
-    base = state.mask if state.mask is not None else np.zeros(state.scene.shape[:2], bool)
+    empty = np.zeros(state.scene.shape[:2], bool)
     for m in (add, rem):
-        if m is not None and m.shape != base.shape:
+        if m is not None and m.shape != empty.shape:
             raise UserError("the brush layers do not match the scene size")
+    if target.startswith("old shadow"):
+        base = state.old_shadow if state.old_shadow is not None else empty
+        state.old_shadow = refine(base, add, rem) & ~(state.mask if state.mask is not None
+                                                       else empty)
+        state.shadow_edited = True
+        state.clear_outputs()
+        return _view(state), _editor(state), _badge(state), "Old-shadow strokes applied."
+    base = state.mask if state.mask is not None else empty
     state.push(refine(base, add, rem))
     state.method = f"{state.method} + brush" if "brush" not in state.method else state.method
     state.clear_outputs()
@@ -185,6 +212,8 @@ def render():
                                                                layers=["add", "remove"]),
                                         brush=gr.Brush(colors=["#00c853"], color_mode="fixed"),
                                         sources=(), height=420, elem_id="mask-editor")
+                target = gr.Radio(["product mask", "old shadow (blue)"], value="product mask",
+                                  label="the brush edits", elem_id="brush-target")
                 apply = gr.Button("Apply brush strokes")
         cands = gr.Radio([], label="Candidate masks", elem_id="mask-candidates")
         with gr.Row():
@@ -192,6 +221,7 @@ def render():
             reset_b = gr.Button("Reset", size="sm")
         msg = gr.Markdown("", elem_id="mask-msg")
     register(mask_badge=badge, mask_mode=mode, mask_view=view, mask_editor=editor,
+             mask_brush_target=target,
              mask_apply=apply, mask_candidates=cands, mask_undo=undo_b, mask_reset=reset_b,
              mask_msg=msg)
 
@@ -206,7 +236,8 @@ def listen(state):
     choose_ev = get("mask_candidates").input(choose, [state, get("mask_candidates")],
                                              [get("mask_view"), get("mask_editor"), get("mask_badge")])
     small = [get("mask_view"), get("mask_editor"), get("mask_badge"), get("mask_msg")]
-    brush_ev = get("mask_apply").click(apply_brush, [state, get("mask_editor")], small)
+    brush_ev = get("mask_apply").click(apply_brush, [state, get("mask_editor"),
+                                                      get("mask_brush_target")], small)
     undo_ev = get("mask_undo").click(undo, [state], small)
     reset_ev = get("mask_reset").click(reset, [state], outs)
     return [scene_ev, click_ev, choose_ev, brush_ev, undo_ev, reset_ev]

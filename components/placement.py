@@ -11,6 +11,7 @@ from stager.segment import refine
 
 from . import register
 from .common import Session, UserError, friendly
+from .realism import request_fields
 
 
 def request(state: Session, scale: float, dx: float, dy: float, flip: bool, dilation: int,
@@ -22,9 +23,10 @@ def request(state: Session, scale: float, dx: float, dy: float, flip: bool, dila
     if state.mask is None or not state.mask.any():
         raise UserError("the old-product mask is empty: click on the product or paint it")
     mask = refine(state.mask, dilation=int(dilation))
+    shadow = state.old_shadow & ~mask if state.old_shadow is not None else None
     return StageRequest(product=state.product, scene_id=state.scene_id, old_mask=mask,
                         scale=float(scale), offset=(float(dx), float(dy)), flip=bool(flip),
-                        seed=seed)
+                        seed=seed, old_shadow=shadow, **request_fields(state))
 
 
 @friendly
@@ -36,7 +38,11 @@ def preview(state: Session, scale, dx, dy, flip, dilation):
     state.composite = prep.composite
     ratio = prep.gap.sum() / max(1, prep.old_mask.sum())
     img = overlay(prep.composite, prep.gap, color=(255, 200, 0), alpha=0.55)
-    return state, img, f"Gap to fill: {int(prep.gap.sum()):,} px ({ratio:.0%} of the old product)."
+    lt = prep.light
+    return state, img, (f"Gap to fill: {int(prep.gap.sum()):,} px ({ratio:.0%} of the old "
+                        f"product), old shadow {int(prep.old_shadow.sum()):,} px. New shadow: "
+                        f"{lt.source} (x {lt.vx:+.2f}, y {lt.vy:+.2f} per unit height, "
+                        f"strength {lt.strength:.2f}).")
 
 
 def render():
@@ -49,6 +55,9 @@ def render():
             dx = gr.Slider(-0.5, 0.5, value=0.0, step=0.01, label="offset x (× box width)")
             dy = gr.Slider(-0.5, 0.5, value=0.0, step=0.01, label="offset y (× box height)")
             flip = gr.Checkbox(False, label="flip")
+        from . import realism
+
+        realism.render()
         comp = gr.Image(label="Composite (yellow: the gap to inpaint)", interactive=False,
                         height=360, elem_id="composite")
         msg = gr.Markdown("", elem_id="placement-msg")
@@ -73,3 +82,10 @@ def listen(state, mask_events):
     for c in controls():  # sliders on release (not every drag step); the checkbox on change
         event = c.release if isinstance(c, gr.Slider) else c.change
         event(preview, inputs, outs)
+    from . import realism
+    from .stale import clear_if_stale
+
+    stale_out = [state, get("out_gallery"), get("out_slider"), get("out_download"),
+                 get("out_msg")]
+    for ev in realism.listen(state):
+        ev.then(preview, inputs, outs).then(clear_if_stale, inputs, stale_out)

@@ -66,10 +66,39 @@ def cmd_train(a) -> int:
 def cmd_evaluate(a) -> int:
     from .evaluate import run_evaluation
 
-    report = run_evaluation(pairs=a.pairs, out_dir=Path(a.out), backends=a.backends,
-                            bootstrap=a.bootstrap, seed=a.seed)
-    print(report["summary"])
+    out = Path(a.out)
+    if a.pairs > 0:
+        report = run_evaluation(pairs=a.pairs, out_dir=out, backends=a.backends,
+                                bootstrap=a.bootstrap, seed=a.seed)
+        print(report["summary"])
+    if a.real or a.rooms or a.realism:
+        from .backends import COPY_PASTE
+        from .evaluate_sets import (evaluate_real, evaluate_realism, evaluate_rooms,
+                                    markdown_sets)
+        from .pipeline import get_context
+
+        names = [b for b in (a.backends.split(",") if a.backends else COPY_PASTE)
+                 if b in COPY_PASTE and get_backend_ok(b)]
+        rep = {}
+        if a.real:
+            rep["real"] = evaluate_real(names, a.real, a.seed, a.bootstrap)
+        if a.rooms:
+            rep["rooms"] = evaluate_rooms(names, out, a.rooms, a.seed, a.bootstrap)
+        if a.realism:
+            ctx = get_context()
+            rep["realism"] = evaluate_realism(ctx.catalog, ctx, a.realism_backend, a.realism,
+                                              a.seed, a.bootstrap)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval_sets.json").write_text(json.dumps(rep, indent=1))
+        (out / "eval_sets.md").write_text(markdown_sets(rep))
+        print(f"real photos / rooms / realism -> {out / 'eval_sets.md'}")
     return 0
+
+
+def get_backend_ok(name: str) -> bool:
+    from .backends import get_backend
+
+    return get_backend(name).available()[0]
 
 
 def cmd_parallax(a) -> int:
@@ -165,7 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("evaluate", help="backends on held-out pairs with ground truth")
-    e.add_argument("--pairs", type=int, default=48)
+    e.add_argument("--pairs", type=int, default=48, help="held-out catalog pairs (0 = skip)")
+    e.add_argument("--real", type=int, default=0, metavar="N",
+                   help="also N product-shaped gaps per held-out real photograph")
+    e.add_argument("--rooms", type=int, default=0, metavar="N",
+                   help="also N imported plain rooms (old product + cast shadow)")
+    e.add_argument("--realism", type=int, default=0, metavar="N",
+                   help="also the realism ablation on N catalog pairs")
+    e.add_argument("--realism-backend", default="telea")
     e.add_argument("--out", required=True)
     e.add_argument("--backends", default=None)
     e.add_argument("--bootstrap", type=int, default=500)

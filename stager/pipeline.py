@@ -49,7 +49,7 @@ class StageRequest:
     old_mask: np.ndarray | None = None  # edited mask of the old product (HxW bool)
     old_shadow: np.ndarray | None = None  # edited old-shadow mask (None: detect it)
     margin: int | None = None  # fill margin around the old product, px (default: setting)
-    harmonise: float = 0.5  # light matching strength, 0 = the product as shot
+    harmonise: float = 0.0  # light matching strength (0 = the product as shot; see MODEL_CARD)
     shadow: bool = True  # contact + cast shadow of the new product
     light: dict | None = None  # overrides of the estimated light (vx, vy, softness, strength)
     product_shadow: str = "drop"  # the product photo's own shadow: drop | keep (multiply)
@@ -244,6 +244,19 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     return prep
 
 
+def fill_plate(name: str, image: np.ndarray, hole: np.ndarray, hidden: np.ndarray | None = None,
+               **params) -> np.ndarray:
+    """Rebuild the background of ``image`` (HxWx3 uint8) in ``hole`` (HxW bool) with backend
+    ``name``. Pixels in ``hidden`` (under the new product: never visible in the still output)
+    get the classical fill first and the backend fills the rest of the hole around them."""
+    b = get_backend(name)
+    if hidden is None or not (hidden & hole).any() or name == "telea":
+        return b(image, hole, **params)
+    hidden = hidden & hole
+    prior = get_backend("telea")(image, hole)
+    return b(np.where(hidden[..., None], prior, image), hole & ~hidden, **params)
+
+
 def hidden_region(prep: Prepared, inset: int = 4) -> np.ndarray:
     """Fill-region pixels deep under the new product (its mask eroded by ``inset`` px, so its
     soft edge stays in the model's hole): the still output never shows them."""
@@ -289,15 +302,8 @@ def run_backend(prep: Prepared, name: str, seed: int = 0, shadow: bool | None = 
             plate = prep.scene
             if hole.any():  # the context excludes the old product and the new one
                 src = prep.scene if clean else prep.composite
-                hidden = hidden_region(prep) if clean and name != "telea" else None
-                if hidden is not None and hidden.any():
-                    # pixels the new product will hide get a classical fill first: the model
-                    # then fills the visible gap between known background and that prior
-                    prior = get_backend("telea")(src, hole)
-                    src = np.where(hidden[..., None], prior, src)
-                    plate = b(src, hole & ~hidden, seed=seed, category=prep.category)
-                else:
-                    plate = b(src, hole, seed=seed, category=prep.category)
+                plate = fill_plate(name, src, hole, hidden_region(prep) if clean else None,
+                                   seed=seed, category=prep.category)
             out = finish(prep, plate)
         else:  # vanilla staging: the product on white at its place -> whole scene
             on_white = comp.paste(np.full_like(prep.scene, 255), prep.placement)

@@ -65,7 +65,13 @@ def cutout_layers(image: np.ndarray, tolerance: float = 10.0, min_component: flo
     if image.shape[2] == 4 and image[..., 3].min() < 250:
         if (image[..., 3] > 8).sum() < 16:
             raise ImageError("the product image is fully transparent")
-        return Cutout(image.copy(), np.zeros(image.shape[:2], np.float32), (255, 255, 255))
+        # true alpha: a shadow can still sit in the colour of the transparent pixels
+        bg, spread = border_color(image[..., :3])
+        lum = (image[..., :3].astype(np.float32) / np.maximum(bg, 1.0)).mean(axis=2)
+        noise = max(2.0 * spread, 2.0) / max(float(np.mean(bg)), 1.0)
+        shade = np.clip(1.0 - lum, 0.0, 1.0)
+        shade = np.where((shade > noise) & (image[..., 3] == 0), shade, 0.0).astype(np.float32)
+        return Cutout(image.copy(), shade, tuple(int(v) for v in bg))
     rgb = image[..., :3]
     bg, spread = border_color(rgb)
     f = rgb.astype(np.float32)

@@ -410,3 +410,29 @@ def test_api_accepts_catalog_ids_or_uploads_only(catalog, tmp_path):
     rep, composite, gallery = api.api_stage("", sid, None, "telea", shot)
     assert rep["product"] == "uploaded product" and composite.shape == catalog.scene_image(sid).shape
     assert [name for _, name in gallery] == ["telea"]
+
+
+def test_shadow_and_light_settings_reach_the_request(catalog):
+    from components import realism
+
+    state, _ = _flow(catalog)
+    assert state.old_shadow is not None  # detected and drawn with the mask
+    view = mask._view(state)
+    blue = state.old_shadow & ~state.mask
+    if blue.any():  # drawn in its own colour, apart from the pink mask
+        assert (view[blue][:, 2].astype(int) > view[blue][:, 0].astype(int)).mean() > 0.8
+    state = realism.settings(state, "keep it (multiply layer)", False, False, 0.7, -0.2, 0.5,
+                             False, 0.4)
+    req = placement.request(state, 1.0, 0.0, 0.0, False, 0)
+    assert req.product_shadow == "keep" and req.shadow is False
+    assert req.remove_old_shadow is False and req.harmonise == 0.4
+    assert req.light == {"vx": 0.7, "vy": -0.2, "strength": 0.5}
+    # painting the old shadow: the request carries the painted region
+    h, w = state.scene.shape[:2]
+    layer = np.zeros((h, w, 4), np.uint8)
+    layer[h - 30:h - 10, 10:60, 3] = 255
+    mask.apply_brush(state, {"layers": [layer, None]}, "old shadow (blue)")
+    req = placement.request(state, 1.0, 0.0, 0.0, False, 0)
+    assert state.shadow_edited and req.old_shadow[h - 20, 30]
+    before = state.mask.copy()
+    assert np.array_equal(state.mask, before)  # the product mask is untouched

@@ -1,8 +1,9 @@
+import cv2
 import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from stager.evaluate import (boundary_band, fid, frechet_distance, heldout_pairs, kid,
+from stager.evaluate import (boundary_band, sharpness_ratio, fid, frechet_distance, heldout_pairs, kid,
                              masked_l1, masked_psnr, ssim_map)
 
 
@@ -52,8 +53,25 @@ def test_masked_metrics_by_hand():
     assert masked_psnr(a, b, m) == pytest.approx(10 * np.log10(2))
     gap = np.zeros((40, 40), bool)
     gap[5:35, 5:35] = True
-    band = boundary_band(gap, 8)
+    band = boundary_band(gap, width=8)
     assert band[5, 20] and band[12, 20] and not band[20, 20]
+    # the band counts distance to known background only, not to the new product
+    new = np.zeros((40, 40), bool)
+    new[15:35, 5:35] = True  # the new product covers the gap's lower part and its sides
+    ring = gap & ~new
+    known = ~gap
+    band = boundary_band(ring, known, width=8)
+    assert band[5, 20] and band[12, 20] and not band[14, 20]  # row 14: 9 px from known
+    assert not band[14, 20] and ring[14, 20]
+
+
+def test_sharpness_ratio_sees_blur():
+    rng = np.random.default_rng(0)
+    truth = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    m = np.ones((64, 64), bool)
+    assert sharpness_ratio(truth, truth, m) == pytest.approx(1.0)
+    blurred = cv2.GaussianBlur(truth, (0, 0), 2)
+    assert sharpness_ratio(blurred, truth, m) < 0.5
 
 
 def test_heldout_pairs_use_eval_scenes_of_the_same_category(catalog):
