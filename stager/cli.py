@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(a.threads)
+        import cv2
+
+        cv2.setNumThreads(a.threads)  # oversubscribed threads stall on a busy two-core machine
     try:
         return a.fn(a)
     except KeyboardInterrupt:

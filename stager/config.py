@@ -121,6 +121,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                           ("GRADIO_SERVER_PORT", "STAGER_APP_PORT")):
         if outside in env and ours not in env:
             env[ours] = env[outside]
+    if env.get("STAGER_SPACE_ID"):  # on a Space: the pretrained tier for real photos by default
+        env.setdefault("STAGER_ALLOW_DOWNLOAD", "1")  # SAM ViT-B and open_clip ViT-B-32
+        env.setdefault("STAGER_CLIP_PRETRAINED", "laion2b_s34b_b79k")
     defaults = Settings()
     for f in fields(Settings):
         key = f"STAGER_{f.name.upper()}"

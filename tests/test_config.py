@@ -18,3 +18,13 @@ def test_bad_values_name_the_variable(tmp_path):
         load_settings({"STAGER_ALLOW_DOWNLOAD": "perhaps"})
     s = load_settings({"STAGER_DATA_DIR": str(tmp_path), "STAGER_ALLOW_DOWNLOAD": "1"})
     assert s.allow_download is True and s.db_url == f"sqlite:///{tmp_path / 'audit.sqlite'}"
+
+
+def test_a_space_turns_the_pretrained_tier_on_unless_told_otherwise():
+    from stager.config import load_settings
+
+    st = load_settings({"SPACE_ID": "me/stager"})
+    assert st.allow_download and st.clip_pretrained == "laion2b_s34b_b79k"
+    st = load_settings({"SPACE_ID": "me/stager", "STAGER_ALLOW_DOWNLOAD": "0"})
+    assert not st.allow_download
+    assert not load_settings({}).allow_download  # never by default elsewhere

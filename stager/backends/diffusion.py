@@ -99,8 +99,13 @@ class DiffusionBackend(Backend):
         steps = steps or st.diffusion_steps
         strength = st.diffusion_strength if strength is None else float(strength)
         if self._kind == "sd":
+            import cv2
             import torch
             from PIL import Image
+
+            # never start from the old product: Stable Diffusion sees the hole's pixels at
+            # strength < 1 and would ghost it back; start from a cleaned (classical) fill
+            image = cv2.inpaint(image, mask.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
 
             out = model(prompt=PROMPTS.get(category, "an empty room, interior photo"),
                         image=Image.fromarray(image), mask_image=Image.fromarray(mask.astype(np.uint8) * 255),
