@@ -346,6 +346,14 @@ def _train_edgeconnect(args, pool, out, log_dir) -> dict:
                                          "discriminator": "2 channels: edges, grey"}))
         res["edge"] = {"weights": str(edge_path), "wall_s": wall}
     if args.stage in ("inpaint", "all"):
+        if not edge_path.is_file() and getattr(args, "init", None):
+            import shutil  # fine-tuning the inpainting models only: reuse the init's edge model
+
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(args.init) / WEIGHT_FILES["edge"], edge_path)
+        if not edge_path.is_file():
+            raise ValueError(f"{edge_path} not found: train the edge model first "
+                             "(--stage edge) or fine-tune with --init FOLDER")
         res.update(_train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges))
     return res
 

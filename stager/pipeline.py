@@ -72,7 +72,9 @@ class StageOutput:
 
     def to_dict(self) -> dict:
         return {"backend": self.backend, "label": self.label, "tier": self.tier, "ok": self.ok,
-                "file": self.file, "latency_ms": round(self.latency_ms, 1), "error": self.error}
+                "file": self.file, "plate": f"{self.backend}_plate.png" if self.ok and
+                self.plate is not None else "",
+                "latency_ms": round(self.latency_ms, 1), "error": self.error}
 
 
 @dataclass
@@ -349,6 +351,7 @@ def report(result: StageResult) -> dict:
         "gap_pixels": int(p.gap.sum()),
         "gap_ratio": round(comp.gap_ratio(p.old_mask, p.new_mask), 4),
         "files": {"composite": "composite.png", "gap_mask": "gap_mask.png",
+                  "old_shadow_mask": "old_shadow_mask.png",
                   "product": "product.png", "product_mask": "product_mask.png"},
         "outputs": [o.to_dict() for o in result.outputs],
     }
@@ -363,12 +366,16 @@ def write_outputs(result: StageResult, out_dir: Path) -> Path:
         p = result.prepared
         save_png(tmp / "composite.png", p.composite)
         save_png(tmp / "gap_mask.png", p.gap)
+        save_png(tmp / "old_shadow_mask.png", p.old_shadow if p.old_shadow is not None
+                 else np.zeros(p.gap.shape, bool))
         save_png(tmp / "product.png", p.product)
         save_png(tmp / "product_mask.png", p.placement.mask)  # for `parallax --mask`
         for o in result.outputs:
             if o.ok and o.image is not None:
                 o.file = f"{o.backend}.png"
                 save_png(tmp / o.file, o.image)
+                if o.plate is not None:  # the rebuilt background, for `parallax --plate`
+                    save_png(tmp / f"{o.backend}_plate.png", o.plate)
         (tmp / "report.json").write_text(json.dumps(report(result), indent=1))
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in tmp.iterdir():

@@ -32,9 +32,12 @@ class EdgeConnectBackend(Backend):
         if not ok:
             return why
         m = weights.meta(self.variant)
-        return (f"{self.label}: trained compact weights {weights.path(self.variant).name}, "
-                f"{m.get('steps')} steps on {m.get('res')}-px crops, "
-                f"lambda={m.get('boundary_lambda')}; fills at native resolution")
+        prior = m.get("config", {}).get("prior")
+        return (f"{self.label}: trained compact weights {weights.path(self.variant)}, "
+                f"{m.get('steps')} steps on {m.get('res')}-px crops ({m.get('device', '?')}), "
+                f"lambda={m.get('boundary_lambda')}"
+                f"{', refines a ' + prior + ' fill' if prior else ''}; fills at native "
+                f"resolution; data: {str(m.get('data', 'default catalog')).split(';')[0]}")
 
     def load(self):
         with self._lock:
