@@ -40,7 +40,10 @@ class Settings:
     embedder: str = "auto"  # auto | clip | descriptor
     clip_model: str = "ViT-B-32"
     clip_pretrained: str = ""  # local path or open_clip tag; empty = not configured
-    index_factory: str = "Flat"  # faiss index_factory string
+    index_factory: str = "Flat"  # faiss index_factory string: Flat, HNSW32, IVF1024,SQ8 ...
+    index_mmap: bool = True  # memory-map the saved index (shared page cache, read-only)
+    index_nprobe: int = 16  # IVF types: inverted lists probed per query
+    index_ef_search: int = 64  # HNSW types: candidate list size per query
     top_k: int = 8
     rerank_pool: int = 32  # candidates fetched before the fit-aware rerank
     rerank_gap_weight: float = 0.5  # score = similarity - weight * gap ratio
