@@ -60,6 +60,12 @@ class Settings:
     diffusion_sampler: str = "ddim"  # ddim | dpm (compact model; DDIM measured better here)
     diffusion_strength: float = 0.5  # compact model: 1 = from pure noise; <1 = SDEdit from Telea
     seed: int = 0
+    # batch staging on Ray (python -m stager batch --ray)
+    ray_actors: int = 2  # backend actors (each loads the backend's model once)
+    ray_actor_cpus: float = 0.5  # CPUs per actor: fractional, so tasks still run on two cores
+    ray_actor_gpus: float = 0.0  # GPUs per actor (e.g. 1, or 0.5 to share one GPU)
+    ray_task_cpus: float = 0.25  # CPUs per cutout/retrieval task
+    ray_batch_size: int = 4  # rows per actor call
     # app
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue
     app_auth: str = ""  # "user:pass,user2:pass2" for local launch auth
@@ -113,6 +119,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             kind = Path if isinstance(getattr(defaults, f.name), Path) else kind
             kwargs[f.name] = _coerce(env[key], kind, f.name)
     return Settings(**kwargs)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as ``STAGER_*`` variables, for worker processes (Ray) to load the same."""
+    out = {}
+    for f in fields(Settings):
+        v = getattr(settings, f.name)
+        out[f"STAGER_{f.name.upper()}"] = ("1" if v else "0") if isinstance(v, bool) else str(v)
+    return out
 
 
 _SETTINGS: Settings | None = None
