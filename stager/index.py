@@ -186,14 +186,21 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean(hits) / k)
 
 
-def clustered_vectors(n: int, dim: int, seed: int = 0, clusters: int = 1000,
-                      spread: float = 0.6) -> np.ndarray:
-    """Synthetic unit vectors ``(n, dim) float32`` drawn around ``clusters`` random centres
-    (deterministic for the seed): embeddings of real catalogs cluster by category and style,
-    unlike uniform noise, on which no approximate index can beat a scan."""
+def clustered_vectors(n: int, dim: int, seed: int = 0, clusters: int = 1000, latent: int = 48,
+                      noise: float = 0.05) -> np.ndarray:
+    """Synthetic unit vectors ``(n, dim) float32``, deterministic for ``seed``: a mixture of
+    ``clusters`` Gaussians in a ``latent``-d space mapped into ``dim`` dimensions, plus a little
+    isotropic noise. Real embeddings cluster (by category, style) and have a low intrinsic
+    dimension; uniform noise has neither, and on it no approximate index beats a scan. The
+    centres and the map depend only on the sizes, so calls with other seeds (chunks of one
+    large set, held-out queries) draw from the same distribution."""
+    fixed = np.random.default_rng(12345)
+    w = fixed.standard_normal((latent, dim)).astype(np.float32) / np.sqrt(latent)
+    centres = fixed.standard_normal((clusters, latent)).astype(np.float32)
     rng = np.random.default_rng(seed)
-    centres = np.random.default_rng(12345).standard_normal((clusters, dim)).astype(np.float32)
-    x = centres[rng.integers(0, clusters, n)]
-    x += spread * rng.standard_normal((n, dim), dtype=np.float32)
+    h = centres[rng.integers(0, clusters, n)]
+    h += 0.5 * rng.standard_normal((n, latent), dtype=np.float32)
+    x = h @ w
+    x += noise * rng.standard_normal((n, dim), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
