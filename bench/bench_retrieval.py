@@ -71,7 +71,8 @@ def measure(factory: str, n: int, queries: np.ndarray, truth: np.ndarray | None,
     fill(index, n)
     build_s = time.perf_counter() - t0
     gc.collect()
-    out = {"factory": factory, "n": n, "train_size": min(n, train_size), "train_s": round(train_s, 2), "build_s": round(build_s, 2),
+    out = {"factory": factory, "n": n, "train_size": min(n, train_size),
+           "train_s": round(train_s, 2), "build_s": round(build_s, 2),
            "memory_mb": round(rss_mb() - rss0, 1)}
     with tempfile.TemporaryDirectory() as d:
         index.save(d)

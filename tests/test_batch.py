@@ -55,7 +55,8 @@ def test_one_output_per_product_and_a_matching_manifest(tiny, tmp_path):
     retriever = pipeline.get_context().retriever
     for r in rows:
         best = retriever.search(cutout(tiny.product_image(r["product"])), 4)[0]
-        assert r["scene"] == best.scene_id and r["gap_ratio"] == pytest.approx(best.gap_ratio, abs=1e-4)
+        assert r["scene"] == best.scene_id
+        assert r["gap_ratio"] == pytest.approx(best.gap_ratio, abs=1e-4)
         assert (r["ok"], r["error"], r["backend"], r["tier"]) == (True, "", "telea", "classical")
         assert r["mask_method"] == "annotation" and r["latency_ms"] > 0
         img = load_image(out / r["output"], keep_alpha=False)
