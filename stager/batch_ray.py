@@ -8,8 +8,8 @@ The same two functions as the local run (``batch.retrieve_rows``, ``batch.stage_
 work, so the manifest is the local run's. Rows travel as JSON strings: no type coercion between
 Arrow, pandas and numpy can make them differ. Actors take fractional CPUs
 (``STAGER_RAY_ACTOR_CPUS``, default 0.5) so that on two cores the retrieval tasks still get a
-CPU; GPUs per actor are ``STAGER_RAY_ACTOR_GPUS``. The dataset is consumed once: in Ray Data every consumption (a count,
-a write) re-runs the whole pipeline.
+CPU; GPUs per actor are ``STAGER_RAY_ACTOR_GPUS``. The dataset is consumed once: in Ray Data
+every consumption (a count, a write) re-runs the whole pipeline.
 """
 
 from __future__ import annotations
