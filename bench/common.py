@@ -67,14 +67,18 @@ def commit() -> str:
     return sha + ("-dirty" if git("status", "--porcelain", "--untracked-files=no").strip() else "")
 
 
+_STARTED_AT: str | None = None  # the commit when the first benchmark started
+
+
 def save(name: str, result: dict) -> Path:
-    """Write ``<RESULTS>/<name>.json`` stamped with the machine, the date and the commit."""
+    """Write ``<RESULTS>/<name>.json`` stamped with the machine, the date and the commit the
+    process started on (edits made while a long benchmark runs do not change it)."""
     import datetime as dt
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     stamp = {"machine": machine(), "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-             "commit": commit()}
+             "commit": _STARTED_AT or commit()}
     path.write_text(json.dumps({**stamp, **result}, indent=1))
     return path
 
@@ -82,3 +86,6 @@ def save(name: str, result: dict) -> Path:
 def show(rows: list[tuple[str, float, str]]) -> None:
     for label, value, target in rows:
         print(f"{label:55s} {value:10.2f}   {target}")
+
+
+_STARTED_AT = commit()

@@ -208,3 +208,45 @@ def test_cli_batch_summary_and_one_line_errors(tiny, tmp_path, capsys):
         assert main(["batch", *args, "--out", str(tmp_path / "x"), "--quiet"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_process_killed_with_sigkill_resumes(tiny, tmp_path):
+    """A real kill: a child process stages slowly, is SIGKILLed after its first product, and
+    the rerun finishes the others without duplicating the first."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "killed"
+    child = f"""
+import time
+from pathlib import Path
+from stager import pipeline
+from stager.batch import BatchJob, run_batch
+real = pipeline.run_backend
+def slow(*a, **k):
+    time.sleep(0.6)
+    return real(*a, **k)
+pipeline.run_backend = slow
+run_batch(BatchJob(products="catalog", out=Path({str(out)!r}), top_k=4), progress=False)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", child], cwd=ROOT, env=os.environ.copy())
+    manifest = out / "manifest.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if manifest.is_file() and manifest.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len(Manifest(out).rows())
+    assert 1 <= n_before < 4  # killed mid-run
+    s = run_batch(job(out), progress=False)
+    assert s["skipped"] == n_before and s["staged"] == 4 - n_before
+    rows = Manifest(out).rows()
+    assert sorted(r["product"] for r in rows) == [p.id for p in tiny.products]
+    assert pngs(out) == sorted(r["output"] for r in rows)
