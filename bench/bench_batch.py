@@ -4,8 +4,10 @@ run's wall time includes start-up (and Ray's) and its peak RSS is its own.
     python bench/bench_batch.py [--quick]
 
 Products are the default catalog's 60 product photos, cycled under distinct file names up to
-the count a run needs; scenes are the default catalog's. Ray runs use a local Ray with the
-settings' actor pool (2 actors x 0.5 CPU by default); their peak RSS is the driver's only.
+the count a run needs; scenes are the default catalog's. Local runs use one torch thread (on a
+shared two-core machine two threads made EdgeConnect 30x slower: 1.46 s against 46 ms per
+product, from OpenMP threads waiting on busy cores); Ray runs use a local Ray with the settings'
+actor pool (2 actors x 0.5 CPU, one torch thread each). A Ray run's peak RSS is the driver's.
 """
 
 from common import ROOT, save, show  # noqa: I001
@@ -42,7 +44,8 @@ def run(products: Path, backend: str, ray: bool, work: Path) -> dict:
     out = work / f"out_{backend}_{'ray' if ray else 'local'}_{len(list(products.iterdir()))}"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "stager", "batch", "--products", str(products), "--backend",
-           backend, "--top-k", "8", "--out", str(out), "--quiet"] + (["--ray"] if ray else [])
+           backend, "--top-k", "8", "--out", str(out), "--quiet"]
+    cmd += ["--ray"] if ray else ["--threads", "1"]
     t0 = time.perf_counter()
     with open(work / "log.txt", "a") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)

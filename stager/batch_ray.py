@@ -81,7 +81,7 @@ def run_on_ray(job: BatchJob, items: list[Item], finish: Callable[[list[dict]], 
     if started:
         ray.init(address=address, runtime_env={"env_vars": worker_env()},
                  include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # the summary line says enough
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # the summary line says enough
     warnings.filterwarnings("ignore", message=".*concurrent actors.*", category=UserWarning)
     try:
         dctx = ray.data.DataContext.get_current()

@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--audit-pool", action="store_true", help="send outputs to the audit pool")
     b.add_argument("--limit", type=int, default=None, help="only the first N products")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     b.set_defaults(fn=cmd_batch)
 
     t = sub.add_parser("train", help="train a compact model on the default catalog")
