@@ -130,6 +130,7 @@ def gather(results: Path) -> list[dict]:
         m = d.get("machine", {})
         stamp = {"bench": name,
                  "machine": f"{m.get('cpu', m.get('machine', '?'))}, {m.get('cpus', '?')} cores",
+                 "load": m.get("loadavg_1min"),
                  "date": d.get("date", "before the suite (unstamped)"),
                  "commit": d.get("commit", "unknown")}
         rows += [{**stamp, **f} for f in figures(name, d)]
@@ -142,6 +143,11 @@ def markdown(rows: list[dict], quick: bool) -> str:
              "named beside it (`ratio` = value / baseline value in `results.json`).", ""]
     machines = sorted({r["machine"] for r in rows})
     lines += [f"Machine{'s' if len(machines) > 1 else ''}: " + "; ".join(machines), ""]
+    loads = {r["bench"]: r["load"] for r in rows if r.get("load") is not None}
+    if loads:
+        lines += ["Load average (1 min) when each benchmark finished, other users included: "
+                  + ", ".join(f"{k} {v}" for k, v in loads.items())
+                  + ". Above the core count, timings are inflated.", ""]
     lines += ["| bench | figure | value | unit | baseline | vs baseline | target | date | commit |",
               "|---|---|---:|---|---|---:|---|---|---|"]
     for r in rows:

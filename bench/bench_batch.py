@@ -43,14 +43,26 @@ def run(products: Path, backend: str, ray: bool, work: Path) -> dict:
     """One batch in a fresh output folder: wall s, products/hour, peak RSS (MB) of the process."""
     out = work / f"out_{backend}_{'ray' if ray else 'local'}_{len(list(products.iterdir()))}"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "stager", "batch", "--products", str(products), "--backend",
-           backend, "--top-k", "8", "--out", str(out), "--quiet"]
-    cmd += ["--ray"] if ray else ["--threads", "1"]
+    args = ["batch", "--products", str(products), "--backend", backend, "--top-k", "8",
+            "--out", str(out), "--quiet"]
+    args += ["--ray"] if ray else [] if backend == "telea" else ["--threads", "1"]
+    hwm = work / "hwm.txt"
+    # The child reports its own VmHWM: ru_maxrss of a child counts the parent's pages it held
+    # between fork and exec, so a large parent would inflate every figure.
+    code = ("import atexit, runpy, sys\n"
+            f"sys.argv = ['stager'] + {args!r}\n"
+            "def hwm():\n"
+            "    kb = [ln for ln in open('/proc/self/status')\n"
+            "          if ln.startswith('VmHWM')][0].split()[1]\n"
+            f"    open({str(hwm)!r}, 'w').write(kb)\n"
+            "atexit.register(hwm)\n"
+            "runpy.run_module('stager', run_name='__main__')\n")
     t0 = time.perf_counter()
     with open(work / "log.txt", "a") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
-        _, status, usage = os.wait4(proc.pid, 0)
+        status = subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=log,
+                                stderr=log).returncode
     wall = time.perf_counter() - t0
+    cmd = ["python", "-m", "stager", *args]
     if status != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: see {work / 'log.txt'}")
     summary = json.loads((out / "batch.json").read_text())["last_run"]
@@ -58,7 +70,8 @@ def run(products: Path, backend: str, ray: bool, work: Path) -> dict:
     return {"backend": backend, "mode": "ray" if ray else "local", "products": n,
             "failed": summary["failed"], "wall_s": round(wall, 2),
             "products_per_hour": round(n / wall * 3600, 1),
-            "staging_s": summary["wall_s"], "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+            "staging_s": summary["wall_s"],
+            "peak_rss_mb": round(int(hwm.read_text()) / 1024, 1)}
 
 
 def main(quick: bool = False) -> dict:

@@ -43,7 +43,8 @@ def machine() -> dict:
     import numpy
 
     info = {"python": platform.python_version(), "cpus": os.cpu_count(), "numpy": numpy.__version__,
-            "machine": platform.machine(), "cpu": _cpu_model(), "node": platform.node()}
+            "machine": platform.machine(), "cpu": _cpu_model(), "node": platform.node(),
+            "loadavg_1min": round(os.getloadavg()[0], 2)}  # other users' load skews timings
     try:
         import torch
 
@@ -77,8 +78,8 @@ def save(name: str, result: dict) -> Path:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    stamp = {"machine": machine(), "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-             "commit": _STARTED_AT or commit()}
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    stamp = {"machine": machine(), "date": now, "commit": _STARTED_AT or commit()}
     path.write_text(json.dumps({**stamp, **result}, indent=1))
     return path
 

@@ -78,7 +78,8 @@ def test_memory_mapped_index_returns_what_the_loaded_one_does(data, tmp_path, fa
     assert len(loaded) == len(x) + 1
 
 
-def test_index_grows_incrementally_when_scenes_are_added(catalog):
+def test_index_grows_incrementally_when_scenes_are_added(catalog, settings_env, tmp_path):
+    settings_env(DATA_DIR=tmp_path)  # a private index cache; the catalog stays where it is
     emb = DescriptorEmbedder()
     small = Catalog(catalog.root, catalog.scenes[:30], catalog.products, catalog.seed)
     r30 = Retriever(small, emb)
