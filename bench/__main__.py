@@ -110,6 +110,14 @@ def figures(name: str, d: dict) -> list[dict]:
                 out.append(fig(f"Ray wall time incl. start-up, {b}, {d['products']} products",
                                wall["ray"], "s", f"local {b} run", wall["ray"] / wall["local"],
                                "<= 1.25x (overhead <= 25%)"))
+            r = {x["mode"]: x for x in d["runs"]
+                 if x["backend"] == b and x["products"] == d["products"]}
+            if r.get("ray", {}).get("ray_start_s") is not None:
+                ray_s = r["ray"]["staging_s"] - r["ray"]["ray_start_s"]
+                out.append(fig(f"Ray staging time after Ray started, {b}, {d['products']} products",
+                               ray_s, "s", f"local {b} staging time",
+                               ray_s / r["local"]["staging_s"], "<= 1.25x"))
+                out.append(fig("Ray start-up (ray.init, local)", r["ray"]["ray_start_s"], "s"))
         if "rss_ratio_2000_vs_200" in d:
             peak = {r["products"]: r["peak_rss_mb"] for r in d["runs"]
                     if r["backend"] == "telea" and r["mode"] == "local"}

@@ -70,7 +70,7 @@ def run(products: Path, backend: str, ray: bool, work: Path) -> dict:
     return {"backend": backend, "mode": "ray" if ray else "local", "products": n,
             "failed": summary["failed"], "wall_s": round(wall, 2),
             "products_per_hour": round(n / wall * 3600, 1),
-            "staging_s": summary["wall_s"],
+            "staging_s": summary["wall_s"], "ray_start_s": summary.get("ray_start_s"),
             "peak_rss_mb": round(int(hwm.read_text()) / 1024, 1)}
 
 
@@ -90,6 +90,8 @@ def main(quick: bool = False) -> dict:
     for b in ("telea", "edgeconnect"):
         loc, ray = by[(b, "local", n)], by[(b, "ray", n)]
         derived[f"ray_overhead_{b}"] = round(ray["wall_s"] / loc["wall_s"] - 1, 3)
+        derived[f"ray_overhead_{b}_after_start"] = round(
+            (ray["staging_s"] - ray["ray_start_s"]) / loc["staging_s"] - 1, 3)
     if big:
         peak = {k[2]: r["peak_rss_mb"] for k, r in by.items() if k[:2] == ("telea", "local")}
         derived["rss_ratio_2000_vs_200"] = round(peak[big] / peak[n], 3)

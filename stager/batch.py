@@ -288,6 +288,7 @@ def run_batch(job: BatchJob, ray_address: str | None = None, progress: bool = Tr
     t0 = time.perf_counter()
     bar = _bar(len(todo), job, progress)
     counts = {"staged": 0, "failed": 0}
+    timings: dict = {}
 
     def finish(rows: list[dict]) -> None:  # called once per product, in the driver
         manifest.append(rows)
@@ -300,7 +301,7 @@ def run_batch(job: BatchJob, ray_address: str | None = None, progress: bool = Tr
     if ray_address:
         from .batch_ray import run_on_ray
 
-        run_on_ray(job, todo, finish, None if ray_address == "local" else ray_address)
+        timings = run_on_ray(job, todo, finish, None if ray_address == "local" else ray_address)
     else:
         for it in todo:
             finish([stage_row(t, ctx, job) for t in retrieve_rows(it, ctx, job)])
@@ -310,7 +311,7 @@ def run_batch(job: BatchJob, ray_address: str | None = None, progress: bool = Tr
     parquet = manifest.to_parquet(sorted_rows(rows, drop=()))
     summary = {"mode": "ray" if ray_address else "local", "products": len(items),
                "skipped": len(items) - len(todo), **counts, "rows": len(rows),
-               "wall_s": round(wall, 2),
+               "wall_s": round(wall, 2), **timings,
                "products_per_hour": round(len(todo) / wall * 3600, 1) if todo and wall else None,
                "manifest": str(manifest.path), "parquet": str(parquet) if parquet else None}
     path = Path(job.out) / JOB_FILE

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from dataclasses import asdict
 from typing import Callable
@@ -66,21 +67,24 @@ class StageActor:
 
 
 def run_on_ray(job: BatchJob, items: list[Item], finish: Callable[[list[dict]], None],
-               address: str | None = None) -> None:
+               address: str | None = None) -> dict:
     """Stage ``items`` on Ray (local when ``address`` is None) and hand each product's rows,
-    best scene first, to ``finish`` as soon as all of them are back."""
+    best scene first, to ``finish`` as soon as all of them are back. Returns timings: the
+    seconds spent starting (or connecting to) Ray."""
     try:
         import ray
         import ray.data
     except ImportError:
         raise RuntimeError("--ray needs Ray Data: pip install -r requirements-ray.txt") from None
     if not items:
-        return
+        return {"ray_start_s": 0.0}
     st = get_settings()
     started = not ray.is_initialized()
+    t0 = time.perf_counter()
     if started:
         ray.init(address=address, runtime_env={"env_vars": worker_env()},
                  include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    timings = {"ray_start_s": round(time.perf_counter() - t0, 2)}
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # the summary line says enough
     warnings.filterwarnings("ignore", message=".*concurrent actors.*", category=UserWarning)
     try:
@@ -107,6 +111,7 @@ def run_on_ray(job: BatchJob, items: list[Item], finish: Callable[[list[dict]], 
                 finish(sorted(pending.pop(r["product"]), key=lambda x: x["rank"]))
         for rows in pending.values():  # cannot happen unless a row was lost: record it
             finish(sorted(rows, key=lambda x: x["rank"]))
+        return timings
     finally:
         if started:
             ray.shutdown()
