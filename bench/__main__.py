@@ -41,7 +41,7 @@ def run(name: str, quick: bool) -> None:
 def fig(figure: str, value, unit: str, baseline: str = "", ratio=None, target: str = "") -> dict:
     return {"figure": figure, "value": None if value is None else round(float(value), 3),
             "unit": unit, "baseline": baseline,
-            "ratio": None if ratio is None else round(float(ratio), 3), "target": target}
+            "ratio": None if ratio is None else float(f"{ratio:.4g}"), "target": target}
 
 
 def figures(name: str, d: dict) -> list[dict]:
