@@ -29,11 +29,22 @@ def timeit(fn, repeat: int = 20, warmup: int = 2) -> dict:
             "mean_ms": statistics.fmean(ts), "n": repeat}
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict:
     import numpy
 
     info = {"python": platform.python_version(), "cpus": os.cpu_count(), "numpy": numpy.__version__,
-            "machine": platform.machine()}
+            "machine": platform.machine(), "cpu": _cpu_model(), "node": platform.node(),
+            "loadavg_1min": round(os.getloadavg()[0], 2)}  # other users' load skews timings
     try:
         import torch
 
@@ -44,12 +55,38 @@ def machine() -> dict:
     return info
 
 
+RESULTS = ROOT / "bench" / "results"  # `python -m bench --quick` points this elsewhere
+
+
+def commit() -> str:
+    """The checked-out commit, with ``-dirty`` when tracked files differ from it."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+    sha = git("rev-parse", "--short=10", "HEAD").strip() or "unknown"
+    return sha + ("-dirty" if git("status", "--porcelain", "--untracked-files=no").strip() else "")
+
+
+_STARTED_AT: str | None = None  # the commit when the first benchmark started
+
+
 def save(name: str, result: dict) -> Path:
-    path = ROOT / "bench" / "results" / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **result}, indent=1))
+    """Write ``<RESULTS>/<name>.json`` stamped with the machine, the date and the commit the
+    process started on (edits made while a long benchmark runs do not change it)."""
+    import datetime as dt
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    stamp = {"machine": machine(), "date": now, "commit": _STARTED_AT or commit()}
+    path.write_text(json.dumps({**stamp, **result}, indent=1))
     return path
 
 
 def show(rows: list[tuple[str, float, str]]) -> None:
     for label, value, target in rows:
         print(f"{label:55s} {value:10.2f}   {target}")
+
+
+_STARTED_AT = commit()

@@ -55,6 +55,19 @@ def cmd_stage(a) -> int:
     return 0
 
 
+def cmd_batch(a) -> int:
+    from .batch import BatchJob, run_batch
+
+    job = BatchJob(products=a.products, out=Path(a.out), backend=a.backend, top_k=a.top_k,
+                   best=a.best, seed=a.seed, audit_pool=a.audit_pool, limit=a.limit)
+    s = run_batch(job, ray_address=a.ray, progress=not a.quiet)
+    rate = f", {s['products_per_hour']:.0f} products/hour" if s["products_per_hour"] else ""
+    print(f"batch ({s['mode']}): {s['staged']} staged, {s['failed']} failed, {s['skipped']} "
+          f"already done of {s['products']} products in {s['wall_s']:.1f} s{rate} "
+          f"-> {s['manifest']}")
+    return 0
+
+
 def cmd_train(a) -> int:
     from models.train import train
 
@@ -149,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True)
     s.set_defaults(fn=cmd_stage)
+
+    b = sub.add_parser("batch", help="stage every product of a catalog or folder")
+    b.add_argument("--products", default="catalog",
+                   help="'catalog', a catalog folder, or a folder of product photos")
+    b.add_argument("--backend", default="telea")
+    b.add_argument("--top-k", type=int, default=8, help="scenes retrieved per product")
+    b.add_argument("--best", type=int, default=1, help="stage each product in its best N scenes")
+    b.add_argument("--out", required=True, help="output folder (rerun to resume)")
+    b.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on Ray Data: a local Ray, or the cluster at ADDRESS")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--audit-pool", action="store_true", help="send outputs to the audit pool")
+    b.add_argument("--limit", type=int, default=None, help="only the first N products")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    b.set_defaults(fn=cmd_batch)
 
     t = sub.add_parser("train", help="train a compact model (EdgeConnect: on the catalog, "
                                      "imported scenes and real photos)")

@@ -40,7 +40,10 @@ class Settings:
     embedder: str = "auto"  # auto | clip | descriptor
     clip_model: str = "ViT-B-32"
     clip_pretrained: str = ""  # local path or open_clip tag; empty = not configured
-    index_factory: str = "Flat"  # faiss index_factory string
+    index_factory: str = "Flat"  # faiss index_factory string: Flat, HNSW32, IVF1024,SQ8 ...
+    index_mmap: bool = True  # memory-map the saved index (shared page cache, read-only)
+    index_nprobe: int = 16  # IVF types: inverted lists probed per query
+    index_ef_search: int = 64  # HNSW types: candidate list size per query
     top_k: int = 8
     rerank_pool: int = 32  # candidates fetched before the fit-aware rerank
     rerank_gap_weight: float = 0.5  # score = similarity - weight * gap ratio
@@ -61,6 +64,12 @@ class Settings:
     parallax_fps: int = 24
     parallax_amplitude: float = 0.03  # nearest layer's largest shift, fraction of the width
     parallax_move: str = "sway"  # sway (sideways, looping) | push (zoom toward the product)
+    # batch staging on Ray (python -m stager batch --ray)
+    ray_actors: int = 2  # backend actors (each loads the backend's model once)
+    ray_actor_cpus: float = 0.5  # CPUs per actor: fractional, so tasks still run on two cores
+    ray_actor_gpus: float = 0.0  # GPUs per actor (e.g. 1, or 0.5 to share one GPU)
+    ray_task_cpus: float = 0.5  # CPUs per cutout/retrieval task (fewer worker processes)
+    ray_batch_size: int = 4  # rows per actor call
     # app
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue
     app_auth: str = ""  # "user:pass,user2:pass2" for local launch auth
@@ -132,6 +141,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             kind = Path if isinstance(getattr(defaults, f.name), Path) else kind
             kwargs[f.name] = _coerce(env[key], kind, f.name)
     return Settings(**kwargs)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``settings`` as ``STAGER_*`` variables, for worker processes (Ray) to load the same."""
+    out = {}
+    for f in fields(Settings):
+        v = getattr(settings, f.name)
+        out[f"STAGER_{f.name.upper()}"] = ("1" if v else "0") if isinstance(v, bool) else str(v)
+    return out
 
 
 _SETTINGS: Settings | None = None

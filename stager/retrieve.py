@@ -8,6 +8,8 @@ so a close fit matters as much as a close look.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -60,8 +62,19 @@ def fit_gap_ratio(product_alpha: np.ndarray, old_fit: np.ndarray) -> float:
     return float((old_fit & ~canvas).sum() / n) if n else 1.0
 
 
+def scene_key(scene) -> str:
+    """A short hash of a scene's record: a changed scene under the same id is re-embedded."""
+    blob = json.dumps(asdict(scene), sort_keys=True, default=str).encode()
+    return hashlib.sha1(blob).hexdigest()[:16]
+
+
 class Retriever:
-    """Holds the embedder, the faiss index and the old masks of one catalog."""
+    """Holds the embedder, the faiss index and the old masks of one catalog.
+
+    The saved index is reused while the embedder and the index type are unchanged. When scenes
+    were added to the catalog (``catalog import``) only their vectors are embedded and added;
+    when a scene was removed or changed the index is rebuilt from scratch.
+    """
 
     def __init__(self, catalog: Catalog, embedder=None, index: VectorIndex | None = None,
                  progress=None):
@@ -69,44 +82,80 @@ class Retriever:
         self.embedder = embedder or get_embedder()
         st = get_settings()
         self.folder = st.cache_dir / "index" / self.embedder.name.replace(":", "_").replace("/", "_")
-        expect = {"fingerprint": catalog.fingerprint(), "embedder": self.embedder.name,
-                  "factory": st.index_factory}
-        self.index = index or VectorIndex.load(self.folder, expect)
         self._fits: dict[str, np.ndarray] = {}
-        if self.index is None:
-            self.index = self.build(progress)
+        self.added = 0  # vectors added incrementally by this load (0 = loaded or rebuilt)
+        self.index = index or self._load_or_update(progress)
+        self.index.set_search_params(st.index_nprobe, st.index_ef_search)
         self.index_meta = self.index.meta
 
     def _scenes_with_masks(self):
         return [s for s in self.catalog.scenes if s.mask]
 
+    def _load_or_update(self, progress=None) -> VectorIndex:
+        st = get_settings()
+        expect = {"embedder": self.embedder.name, "factory": st.index_factory}
+        scenes = self._scenes_with_masks()
+        keys = {s.id: scene_key(s) for s in scenes}
+        index = VectorIndex.load(self.folder, expect, mmap=st.index_mmap)
+        if index is None:
+            return self.build(progress)
+        stored = index.meta.get("scene_keys", {})
+        if any(keys.get(sid) != stored.get(sid) for sid in index.ids):
+            return self.build(progress)  # a scene was removed or changed
+        new = [s for s in scenes if s.id not in stored]
+        if not new:
+            return index
+        if index.mmapped:  # a mapped index is read-only: read it to append
+            index = VectorIndex.load(self.folder, expect, mmap=False)
+        vecs = self._embed(new, progress)
+        index.add(vecs, [s.id for s in new])
+        index.meta["scene_keys"] = {sid: keys[sid] for sid in index.ids}
+        index.meta["fingerprint"] = self.catalog.fingerprint()
+        self._save(index)
+        self.added = len(new)
+        return VectorIndex.load(self.folder, expect, mmap=st.index_mmap) or index
+
+    def _embed(self, scenes, progress=None) -> np.ndarray:
+        self._load_fits()  # the saved fits first, so new ones join them
+        vecs = []
+        for i, s in enumerate(scenes):
+            img, mask = self.catalog.scene_image(s.id), self.catalog.scene_mask(s.id)
+            vecs.append(self.embedder(scene_crop(img, mask)))
+            self._fits[s.id] = _fit_mask(mask)
+            if progress:
+                progress((i + 1) / len(scenes), f"indexing scene {i + 1}/{len(scenes)}")
+        return np.stack(vecs)
+
+    def _save(self, index: VectorIndex) -> None:
+        index.save(self.folder)
+        tmp = self.folder / "fits.tmp.npz"
+        np.savez_compressed(tmp, **{k: v for k, v in self._fits.items()})
+        tmp.replace(self.folder / "fits.npz")
+
     def build(self, progress=None) -> VectorIndex:
-        """Embed every scene's old product and write the index (catalog changed or first use)."""
+        """Embed every scene's old product and write the index (first use, or a scene changed)."""
         st = get_settings()
         scenes = self._scenes_with_masks()
         if not scenes:
             raise CatalogError("the catalog has no scenes with an old-product mask to search")
-        vecs, ids = [], []
-        for i, s in enumerate(scenes):
-            img, mask = self.catalog.scene_image(s.id), self.catalog.scene_mask(s.id)
-            vecs.append(self.embedder(scene_crop(img, mask)))
-            ids.append(s.id)
-            self._fits[s.id] = _fit_mask(mask)
-            if progress:
-                progress((i + 1) / len(scenes), f"indexing scene {i + 1}/{len(scenes)}")
-        index = VectorIndex.build(np.stack(vecs), ids, st.index_factory,
+        self._fits = {}
+        (self.folder / "fits.npz").unlink(missing_ok=True)
+        vecs = self._embed(scenes, progress)
+        index = VectorIndex.build(vecs, [s.id for s in scenes], st.index_factory,
                                   {"fingerprint": self.catalog.fingerprint(),
-                                   "embedder": self.embedder.name})
-        index.save(self.folder)
-        np.savez_compressed(self.folder / "fits.npz", **{k: v for k, v in self._fits.items()})
+                                   "embedder": self.embedder.name,
+                                   "scene_keys": {s.id: scene_key(s) for s in scenes}})
+        self._save(index)
         return index
 
+    def _load_fits(self) -> None:
+        path = self.folder / "fits.npz"
+        if not self._fits and path.is_file():
+            with np.load(path) as z:
+                self._fits = {k: z[k] for k in z.files}
+
     def _fit(self, scene_id: str) -> np.ndarray:
-        if not self._fits:
-            path = self.folder / "fits.npz"
-            if path.is_file():
-                with np.load(path) as z:
-                    self._fits = {k: z[k] for k in z.files}
+        self._load_fits()
         if scene_id not in self._fits:
             self._fits[scene_id] = _fit_mask(self.catalog.scene_mask(scene_id))
         return self._fits[scene_id]
