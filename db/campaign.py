@@ -18,6 +18,9 @@ PAPER_TASKS = [
     {"name": "copy-paste staging better than ground truth", "a": "edgeconnect", "b": "ground_truth"},
     {"name": "copy-paste staging better than vanilla staging", "a": "edgeconnect", "b": "pix2pix"},
 ]
+#: issue 8's realism audit: all compositing steps vs none of them, same backend and pair
+REALISM_TASK = {"name": "realism steps better than none (same backend)",
+                "a": "edgeconnect", "b": "edgeconnect_plain"}
 PAPER_SCORES = {PAPER_TASKS[0]["name"]: 0.0, PAPER_TASKS[1]["name"]: 3.0, PAPER_TASKS[2]["name"]: 76.0}
 
 
@@ -93,9 +96,10 @@ def plan(task_items: list[tuple[str, int, int]], gold_items: list[tuple[int, int
 
 def create_paper_campaign(store: Store, name: str, samples: int = 100, seed: int = 0,
                           gold_share: float = 0.05, repeat_share: float = 0.1,
-                          progress=None) -> int:
+                          progress=None, realism: bool = False) -> int:
     """The method's three-task audit on held-out pairs: pix2pix, EdgeConnect (+ weighted
-    boundary loss) and the ground truth for each pair."""
+    boundary loss) and the ground truth for each pair. With ``realism``, a fourth task: the
+    same EdgeConnect output with all compositing steps against none of them."""
     from stager.backends import get_backend
     from stager.catalog import ground_truth
     from stager.evaluate import heldout_pairs
@@ -119,7 +123,21 @@ def create_paper_campaign(store: Store, name: str, samples: int = 100, seed: int
                 raise AuditError(f"{system} failed on {pr.product_id}/{pr.scene_id}: {out.error}")
             ids[system] = store_image(store, out.image, pr.product_id, pr.scene_id, system,
                                       {"backend": system}, seed + i)
-        for t in PAPER_TASKS:
+        tasks = PAPER_TASKS + ([REALISM_TASK] if realism else [])
+        if realism:
+            from stager.evaluate_sets import ABLATIONS
+
+            plain = prepare(StageRequest(pr.product_id, scene_id=pr.scene_id,
+                                         **ABLATIONS["none of the steps"]), ctx)
+            out = run_backend(plain, "edgeconnect", seed=seed + i)
+            if not out.ok:
+                raise AuditError(f"edgeconnect failed on {pr.product_id}/{pr.scene_id}: "
+                                 f"{out.error}")
+            ids["edgeconnect_plain"] = store_image(store, out.image, pr.product_id, pr.scene_id,
+                                                   "edgeconnect_plain",
+                                                   {"backend": "edgeconnect",
+                                                    "realism": "none of the steps"}, seed + i)
+        for t in tasks:
             task_items.append((t["name"], ids[t["a"]], ids[t["b"]]))
         if rng.random() < gold_share * 3:  # per pair ~3 task comparisons
             bad = store_image(store, broken_composite(gt, prep.gap, i), pr.product_id,
@@ -127,7 +145,8 @@ def create_paper_campaign(store: Store, name: str, samples: int = 100, seed: int
             gold_items.append((ids["ground_truth"], bad))
         if progress:
             progress((i + 1) / len(pairs), f"rendering pair {i + 1}/{len(pairs)}")
-    return store.create_campaign(name, PAPER_TASKS, plan(task_items, gold_items, repeat_share, seed),
+    tasks = PAPER_TASKS + ([REALISM_TASK] if realism else [])
+    return store.create_campaign(name, tasks, plan(task_items, gold_items, repeat_share, seed),
                                  seed)
 
 

@@ -22,7 +22,8 @@ def run(a) -> int:
         from .campaign import create_paper_campaign, create_pool_campaign
 
         if a.tasks == "paper":
-            cid = create_paper_campaign(store, a.name, a.samples, a.seed, progress=_progress)
+            cid = create_paper_campaign(store, a.name, a.samples, a.seed, progress=_progress,
+                                        realism=getattr(a, "realism", False))
         else:
             pairs = [tuple(p.split(":")) for p in a.tasks.split(",")]
             if any(len(p) != 2 for p in pairs):

@@ -256,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("action", choices=["create", "report", "simulate", "export"])
     au.add_argument("--name", default="method-audit")
     au.add_argument("--samples", type=int, default=100)
+    au.add_argument("--realism", action="store_true",
+                    help="create: add the realism task (all compositing steps vs none)")
     au.add_argument("--tasks", default="paper", help="'paper' or sysA:sysB,sysC:sysD")
     au.add_argument("--campaign", default=None)
     au.add_argument("--out", default=None)

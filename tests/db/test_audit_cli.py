@@ -105,3 +105,27 @@ def test_malformed_db_url_from_the_cli(settings_env, capsys):
     assert main(["audit", "report"]) == 2
     err = capsys.readouterr().err
     assert "STAGER_DB_URL" in err and "Traceback" not in err
+
+
+def test_realism_task_compares_the_same_backend_with_and_without_the_steps(
+        store, catalog, tiny_weights, settings_env):
+    from db.campaign import REALISM_TASK
+
+    settings_env(WEIGHTS_DIR=tiny_weights)
+    cid = create_paper_campaign(store, "realism", samples=2, seed=3, gold_share=0.0,
+                                realism=True)
+    c = store.campaign(cid)
+    assert c.tasks[-1]["name"] == REALISM_TASK["name"] and len(c.tasks) == 4
+    with store.session() as s:
+        from sqlalchemy import select
+
+        from db.schema import Comparison, Item
+
+        items = {i.id: i for i in s.scalars(select(Item))}
+        cmps = list(s.scalars(select(Comparison).where(Comparison.campaign_id == cid)))
+    pairs = [(items[x.left_item_id], items[x.right_item_id]) for x in cmps
+             if {items[x.left_item_id].system, items[x.right_item_id].system}
+             == {"edgeconnect", "edgeconnect_plain"}]
+    assert len(pairs) >= 2
+    for a, b in pairs:  # same product and scene, different images
+        assert (a.product, a.scene) == (b.product, b.scene) and a.path != b.path
