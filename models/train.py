@@ -23,15 +23,8 @@ from .data import InpaintPool, PairPool
 from . import edgeconnect as ec
 from . import pix2pix as p2p
 from .layers import count_params
-from .weights_io import load_into, read_meta, save
+from .weights_io import WEIGHT_FILES, load_into, read_meta, save
 
-WEIGHT_FILES = {
-    "pix2pix": "pix2pix.safetensors",
-    "edge": "edgeconnect_edge.safetensors",
-    "inpaint_weighted": "edgeconnect_inpaint_weighted.safetensors",
-    "inpaint_baseline": "edgeconnect_inpaint_baseline.safetensors",
-    "diffusion": "diffusion.safetensors",
-}
 
 
 def _t(x: np.ndarray, scale: str = "01") -> torch.Tensor:

@@ -6,6 +6,16 @@ import json
 from pathlib import Path
 
 
+#: the shipped weights files, one table for training, the backends and the model card
+WEIGHT_FILES = {
+    "pix2pix": "pix2pix.safetensors",
+    "edge": "edgeconnect_edge.safetensors",
+    "inpaint_weighted": "edgeconnect_inpaint_weighted.safetensors",
+    "inpaint_baseline": "edgeconnect_inpaint_baseline.safetensors",
+    "diffusion": "diffusion.safetensors",
+}
+
+
 class WeightsError(RuntimeError):
     """Missing or unreadable weights; names the file and the setting."""
 

@@ -187,15 +187,6 @@ def bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def feather(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Soft alpha in [0, 1] (float32) that is 0 outside ``mask`` and ramps to 1 inside it."""
-    m = mask.astype(np.uint8)
-    if radius <= 0:
-        return m.astype(np.float32)
-    dist = cv2.distanceTransform(m, cv2.DIST_L2, 5)
-    return np.clip(dist / float(radius), 0.0, 1.0).astype(np.float32)
-
-
 def check_mask(mask: np.ndarray, shape: tuple[int, int], name: str = "mask") -> np.ndarray:
     """Validate a mask against an image shape: bool, same size, neither empty nor full."""
     mask = np.asarray(mask)

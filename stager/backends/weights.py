@@ -6,13 +6,8 @@ from pathlib import Path
 
 from ..config import get_settings
 
-FILES = {
-    "pix2pix": "pix2pix.safetensors",
-    "edge": "edgeconnect_edge.safetensors",
-    "inpaint_weighted": "edgeconnect_inpaint_weighted.safetensors",
-    "inpaint_baseline": "edgeconnect_inpaint_baseline.safetensors",
-    "diffusion": "diffusion.safetensors",
-}
+from models.weights_io import WEIGHT_FILES as FILES  # noqa: E402 - one table (torch-free)
+
 TRAIN_HINT = {
     "pix2pix": "python -m stager train pix2pix",
     "edge": "python -m stager train edgeconnect --stage edge",
