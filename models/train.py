@@ -334,7 +334,7 @@ def _train_edgeconnect(args, pool, out, log_dir) -> dict:
         a = _copy_args(args, steps=steps)
         wall = _loop(a, "edge", log_dir, {"G": Ge, "D": De, "og": og, "od": od}, step_fn,
                      sample_fn)
-        save(Ge.cpu(), edge_path, _meta("edgeconnect_edge", Ge, a, steps, wall,
+        save(Ge.cpu(), edge_path, _meta("edgeconnect_edge", Ge, a, a.steps, wall,
                                         {"data": _data_note(args, pool), "init": str(init or ""),
                                          "discriminator": "2 channels: edges, grey"}))
         res["edge"] = {"weights": str(edge_path), "wall_s": wall}
