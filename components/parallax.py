@@ -8,6 +8,7 @@ so), the output image and the placed product's alpha (``state.product_alpha``).
 
 from __future__ import annotations
 
+import secrets
 import time
 
 import gradio as gr
@@ -45,7 +46,9 @@ def make_clip(state: Session, seconds, fps, amplitude, move, progress=gr.Progres
     clip = px.make_clip(state.outputs[name], state.product_alpha, state.plates.get(name),
                         seconds=float(seconds), fps=int(fps), amplitude=float(amplitude),
                         move=move, progress=report(0.0, 0.7))
-    stem = get_settings().data_dir / "outputs" / f"{state.scene_id}_{name}_{int(time.time())}"
+    # served files live in the public folder only, under an unguessable name
+    stem = (get_settings().public_dir / "clips"
+            / f"{secrets.token_hex(8)}_{state.scene_id}_{name}")
     mp4 = px.write_clip(clip.frames, stem.with_name(stem.name + "_parallax.mp4"), clip.fps,
                         report(0.7, 0.85))
     gif = px.write_clip(clip.frames, stem.with_name(stem.name + "_parallax.gif"), clip.fps,

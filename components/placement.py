@@ -36,13 +36,13 @@ def preview(state: Session, scale, dx, dy, flip, dilation):
         return state, None, "Choose a product and a scene to see the composite."
     prep = prepare(request(state, scale, dx, dy, flip, dilation), get_context())
     state.composite = prep.composite
-    ratio = prep.gap.sum() / max(1, prep.old_mask.sum())
     img = overlay(prep.composite, prep.gap, color=(255, 200, 0), alpha=0.55)
     lt = prep.light
-    return state, img, (f"Gap to fill: {int(prep.gap.sum()):,} px ({ratio:.0%} of the old "
-                        f"product), old shadow {int(prep.old_shadow.sum()):,} px. New shadow: "
-                        f"{lt.source} (x {lt.vx:+.2f}, y {lt.vy:+.2f} per unit height, "
-                        f"strength {lt.strength:.2f}).")
+    return state, img, (f"Visible gap after the paste (yellow): {int(prep.gap.sum()):,} px; "
+                        f"rebuilt background: {int(prep.fill_mask.sum()):,} px (the old product,"
+                        f" its margin and its shadow of {int(prep.old_shadow.sum()):,} px). "
+                        f"New shadow: {lt.source} (x {lt.vx:+.2f}, y {lt.vy:+.2f} per unit "
+                        f"height, strength {lt.strength:.2f}).")
 
 
 def render():

@@ -39,10 +39,14 @@ def render():
             new_shadow = gr.Checkbox(True, label="shadow under the new product")
             remove_old = gr.Checkbox(True, label="remove the old product's shadow (blue)")
         with gr.Row():
-            auto = gr.Checkbox(True, label="shadow direction from the scene (the old shadow)")
-            vx = gr.Slider(-1.5, 1.5, value=0.0, step=0.05, label="shadow x per unit height")
-            vy = gr.Slider(-1.0, 0.3, value=-0.15, step=0.05, label="shadow y per unit height")
-            strength = gr.Slider(0.0, 0.8, value=0.35, step=0.05, label="cast shadow strength")
+            auto = gr.Checkbox(True, label="auto shadow (from the old one)")
+        with gr.Row():
+            vx = gr.Slider(-1.5, 1.5, value=0.0, step=0.05, label="shadow x / height",
+                           interactive=False)
+            vy = gr.Slider(-1.0, 0.5, value=-0.15, step=0.05, label="shadow y / height",
+                           interactive=False)
+            strength = gr.Slider(0.0, 1.0, value=0.35, step=0.05, label="shadow strength",
+                                 interactive=False)
         light = gr.Slider(0.0, 1.0, value=0.0, step=0.05,
                           label="light matching (0 = the product as photographed)")
     register(real_product_shadow=product_shadow, real_new_shadow=new_shadow, real_auto=auto,
@@ -57,8 +61,18 @@ def controls():
                              "real_vy", "real_strength", "real_remove_old", "real_light")]
 
 
+def _auto(auto: bool):
+    """The direction and strength sliders apply only when the direction is set by hand."""
+    upd = gr.update(interactive=not auto)
+    return upd, upd, upd
+
+
 def listen(state):
     """Each change stores the settings; returns the events so the preview can follow."""
+    from . import get
+
+    get("real_auto").change(_auto, [get("real_auto")],
+                            [get("real_vx"), get("real_vy"), get("real_strength")])
     events = []
     for c in controls():
         event = c.release if isinstance(c, gr.Slider) else c.change

@@ -106,7 +106,7 @@ def shading_ratio(scene: np.ndarray, exclude: np.ndarray, size: tuple[int, int])
 
 def _kernel(box) -> tuple[int, int]:
     w, h = box[2] - box[0], box[3] - box[1]
-    return max(int(1.6 * w), 15), 5
+    return max(int(1.6 * w), int(0.8 * h), 41), 5
 
 
 def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
@@ -121,26 +121,42 @@ def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
     h, w = b[3] - b[1], b[2] - b[0]
     near = dilate(old_mask, max(int(0.6 * max(h, w)), 8))
     near[: max(b[1] + int(0.4 * h), 0)] = False  # shadows lie on the floor, near the base
+    near[b[3] + int(0.25 * h + 0.08 * w) + 4:] = False  # ... and not far in front of it
     ratio = shading_ratio(scene, dilate(old_mask, 2), _kernel(b))
-    strong = (ratio < seed) & near & ~old_mask
+    # a shadow darkens all channels alike: a rug or a darker plank changes the colour too
+    chans = [shading_ratio(np.repeat(scene[..., c:c + 1], 3, axis=2), dilate(old_mask, 2),
+                           _kernel(b)) for c in range(3)]
+    spread = np.max(chans, axis=0) - np.min(chans, axis=0)
+    grey = spread < 0.08
+    strong = (ratio < seed) & near & ~old_mask & grey
     strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, lab = cv2.connectedComponents(strong, connectivity=8)
     touch = dilate(old_mask, margin + 3)
     keep = np.zeros(old_mask.shape, bool)
     for i in range(1, n):
         comp = lab == i
-        if (comp & touch).any() and comp.sum() >= 12:
-            keep |= comp
+        if not (comp & touch).any() or comp.sum() < 12:
+            continue
+        keep |= comp
     if not keep.any():
         return keep
-    weak = (ratio < grow) & near & ~old_mask
+    weak = (ratio < grow) & near & ~old_mask & (spread < 0.12)
     for _ in range(max(int(0.1 * h), 6)):  # geodesic growth into the penumbra
         nxt = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & weak
         if (nxt == keep).all():
             break
         keep = nxt | keep
-    keep = cv2.morphologyEx(keep.astype(np.uint8), cv2.MORPH_CLOSE,
+    # shadows are blobs: thin dark lines (plank joints, tile grout) that the growth followed
+    # are cut away, then small gaps closed
+    keep = cv2.morphologyEx(keep.astype(np.uint8), cv2.MORPH_OPEN,
+                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+    keep = cv2.morphologyEx(keep, cv2.MORPH_CLOSE,
                             cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))).astype(bool)
+    if keep.sum() > old_mask.sum():  # implausibly large: keep the contact zone only
+        zone = np.zeros_like(keep)
+        zone[max(b[3] - int(0.15 * h), 0):b[3] + int(0.1 * h + 0.08 * w) + 4,
+             max(b[0] - int(0.2 * w), 0):b[2] + int(0.2 * w)] = True
+        keep &= zone
     return dilate(keep, 2) & ~old_mask
 
 

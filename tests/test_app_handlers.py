@@ -202,6 +202,13 @@ def test_parallax_clip_uses_the_backend_plate_or_says_fallback(catalog, tmp_path
     meta, n = _frames(video)
     assert n == 12 and meta["size"] == state.scene.shape[1::-1] and meta["codec"].startswith("h264")
     assert gif["visible"] and Image.open(gif["value"]).n_frames == 12
+    from pathlib import Path
+
+    from stager.config import get_settings
+
+    public = get_settings().public_dir.resolve()  # the only folder the file route serves
+    assert Path(video).resolve().is_relative_to(public)
+    assert Path(gif["value"]).resolve().is_relative_to(public)
     assert "**telea**" in msg and "12 frames" in msg and "backend plate" in msg
     state.plates["telea"] = None  # a backend without a plate: the classical fallback, named
     _, _, msg = parallax.make_clip(state, 0.5, 8, 0.04, "sway (sideways, looping)")
