@@ -40,7 +40,7 @@ def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
         raise AuditError(f"STAGER_DB_URL={url!r} is not a valid SQLAlchemy URL") from exc
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
-        if db and db != ":memory:":
+        if db and db != ":memory:" and not db.startswith("file:"):  # URI form: left as given
             folder = Path(db).parent
             if not folder.exists():
                 folder.mkdir(parents=True, exist_ok=True)
