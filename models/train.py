@@ -422,6 +422,8 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) 
             x = _t(imgs).to(dev)
             w = torch.from_numpy(pool.take_weights(idx, lam if v == "weighted" else 0.0,
                                                    sig))[:, None].to(dev)
+            if ema.updates == 0 and step > 0:  # resumed: the warm-up is long over
+                ema.updates = step
             if s not in prior_of:
                 prior_of[s] = priors(imgs, holes)
             o = fill(G, g, e, m, x, prior_of[s])

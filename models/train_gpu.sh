@@ -4,7 +4,9 @@
 # process per seed (both variants of a seed share its batches), all on the same GPU.
 # Usage: models/train_gpu.sh OUT_DIR [EDGE_MINUTES] [INPAINT_MINUTES] [extra train args...]
 set -euo pipefail
-OUT=${1:?weights output folder}; EDGE_MIN=${2:-1.5}; INP_MIN=${3:-5}; shift 3 || true
+OUT=${1:?weights output folder}; EDGE_MIN=${2:-1.5}; INP_MIN=${3:-5}; shift $(( $# < 3 ? $# : 3 ))
+# Each seed's process fixes its own step count from the time budget: the weighted and baseline
+# models of a seed always train the same steps on the same batches (the paired comparison).
 COMMON=(--res 256 --batch 16 --device auto --data mix --sample-every 500 --steps 100000)
 mkdir -p "$OUT/seeds" "$OUT/logs"
 python -m stager catalog build

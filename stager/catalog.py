@@ -206,11 +206,14 @@ def open_catalog(root: Path | None = None, build: bool = True, **kw) -> Catalog:
         return build_default(root, **kw)
     cat = Catalog.load(root)
     stale = cat.generator != synth.GENERATOR_VERSION and cat.scenes and \
-        all(s.source == "synth" for s in cat.scenes)
+        all(s.source == "synth" for s in cat.scenes) and \
+        all(p.source == "synth" for p in cat.products)
     if stale and build:  # rendered by an older generator (no imports to lose): render again
         print(f"catalog at {root} was rendered by generator v{cat.generator}; "
               f"rebuilding with v{synth.GENERATOR_VERSION}")
-        return build_default(root, **kw)
+        return build_default(root, n_scenes=len(cat.scenes), n_products=len(cat.products),
+                             seed=cat.seed, **{k: v for k, v in kw.items()
+                                               if k not in ("n_scenes", "n_products", "seed")})
     return cat
 
 

@@ -88,10 +88,12 @@ def place(product: np.ndarray, old_mask: np.ndarray, scale: float = 1.0,
     placed_shadow = None
     if shadow is not None and shadow.shape == product.shape[:2] and shadow.max() > 0:
         sx, sy = nw / pw, nh / ph
-        if flip:  # scene x = x0 + (ab[2] - px) * sx
-            M = np.float32([[-sx, 0, x0 + ab[2] * sx], [0, sy, y0 - ab[1] * sy]])
+        # pixel centres map as cv2.resize maps them: x' + 0.5 = (x - x_box + 0.5) s
+        ty = y0 + (0.5 - ab[1]) * sy - 0.5
+        if flip:
+            M = np.float32([[-sx, 0, x0 + (ab[2] - 0.5) * sx - 0.5], [0, sy, ty]])
         else:
-            M = np.float32([[sx, 0, x0 - ab[0] * sx], [0, sy, y0 - ab[1] * sy]])
+            M = np.float32([[sx, 0, x0 + (0.5 - ab[0]) * sx - 0.5], [0, sy, ty]])
         placed_shadow = cv2.warpAffine(shadow.astype(np.float32), M, (W, H),
                                        flags=cv2.INTER_LINEAR) * (1 - alpha)
     return Placement(sprite, (x0, y0, x0 + nw, y0 + nh), alpha, (H, W), placed_shadow)

@@ -256,6 +256,11 @@ def run_evaluation(pairs: int = 48, out_dir: Path | None = None, backends: str |
         # (scoring an output against its own ground truth rewards copying, not realism)
         h = len(prs) // 2
         a_idx, b_idx = np.arange(h), np.arange(h, 2 * h)
+        if h < 4:  # too few pairs for a covariance: no FID/KID rather than a crash
+            row["fid"] = row["kid"] = {"mean": float("nan"), "ci95": [float("nan")] * 2}
+            row["label"], row["weights"] = get_backend(n).label, get_backend(n).describe()
+            table[n] = row
+            continue
         f_fid = fid(feats[n][a_idx], feats["ground_truth"][b_idx])
         f_kid = kid(feats[n][a_idx], feats["ground_truth"][b_idx])
         boots_fid, boots_kid = [], []

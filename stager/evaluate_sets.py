@@ -123,12 +123,13 @@ def evaluate_rooms(names: list[str], catalog_root, n: int = 8, seed: int = 0,
                 per[b]["gap_l1"].append(masked_l1(plate, clean, prep.gap))
                 left = sh_true & ~dilate(prep.new_mask, 2)
                 per[b]["shadow_left"].append(float((clean.astype(float) - plate)[left].mean())
-                                             if left.any() else 0.0)
+                                             if left.any() else float("nan"))
                 x0, y0, x1, y1 = prep.placement.box
                 under = np.zeros_like(prep.new_mask)
                 under[y1:y1 + 5, max(x0, 0):x1] = True
                 beside = np.zeros_like(prep.new_mask)
-                beside[y1:y1 + 5, max(x1 + 15, 0):x1 + 60] = True
+                beside[y1:y1 + 5, max(x1 + 15, 0):x1 + 60] = True  # right of the product
+                beside[y1:y1 + 5, max(x0 - 60, 0):max(x0 - 15, 0)] = True  # and left of it
                 beside &= ~prep.fill_mask
                 if under.any() and beside.any():
                     per[b]["base_lighter"].append(float(out[under & ~prep.new_mask].mean()
@@ -150,7 +151,7 @@ ABLATIONS = {  # name -> request changes; "all" is the default request
     "all": {},
     "no old-shadow removal": {"remove_old_shadow": False},
     "no new shadow": {"shadow": False},
-    "no light matching": {"harmonise": 0.0},
+    "with light matching 0.5 (off by default)": {"harmonise": 0.5},
     "none of the steps": {"remove_old_shadow": False, "shadow": False, "harmonise": 0.0,
                               "clean_fill": False},
 }
@@ -172,7 +173,7 @@ def evaluate_realism(catalog: Catalog, ctx: Context, backend: str = "telea", pai
         base = prepare(StageRequest(pr.product_id, scene_id=pr.scene_id), ctx)
         for k, change in ABLATIONS.items():
             prep = replace(base, request=replace(base.request, **change))
-            if "harmonise" in change:
+            if "harmonise" in change:  # light matching changes the placed product
                 prep = prepare(replace(base.request, **change), ctx)
             clean = prep.request.clean_fill
             plate = fill_plate(backend, prep.scene if clean else prep.composite, prep.fill_mask,
@@ -183,7 +184,8 @@ def evaluate_realism(catalog: Catalog, ctx: Context, backend: str = "telea", pai
             under[y1 - 3:y1 + 6, max(x0, 0):x1] = True
             under &= ~new
             per[k]["whole_l1"].append(masked_l1(out, gt, np.ones_like(new)))
-            per[k]["old_shadow_l1"].append(masked_l1(out, gt, old_sh) if old_sh.any() else 0.0)
+            per[k]["old_shadow_l1"].append(masked_l1(out, gt, old_sh) if old_sh.any()
+                                           else float("nan"))
             per[k]["product_l1"].append(masked_l1(out, gt, new))
             per[k]["under_base_l1"].append(masked_l1(out, gt, under))
         if progress:

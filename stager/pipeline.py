@@ -230,7 +230,10 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
         raise ImageError(f"product_shadow must be 'drop' or 'keep', not {req.product_shadow!r}")
     margin = get_settings().gap_margin if req.margin is None else req.margin
     if req.old_shadow is not None:
-        old_shadow = check_mask(req.old_shadow, scene.shape[:2], "the old-shadow mask") & ~old
+        if np.asarray(req.old_shadow).shape != scene.shape[:2]:
+            raise ImageError(f"the old-shadow mask is {np.asarray(req.old_shadow).shape}, the "
+                             f"scene {scene.shape[:2]}: redraw it on this scene")
+        old_shadow = np.asarray(req.old_shadow).astype(bool) & ~old  # may be empty
     else:
         old_shadow = sh.detect_old_shadow(scene, old, margin)
     light = sh.estimate_light(scene, old, old_shadow)
@@ -256,7 +259,10 @@ def fill_plate(name: str, image: np.ndarray, hole: np.ndarray, hidden: np.ndarra
         return b(image, hole, **params)
     hidden = hidden & hole
     prior = get_backend("telea")(image, hole)
-    return b(np.where(hidden[..., None], prior, image), hole & ~hidden, **params)
+    ring = hole & ~hidden
+    if not ring.any():  # the new product hides the whole fill region
+        return prior
+    return b(np.where(hidden[..., None], prior, image), ring, **params)
 
 
 def hidden_region(prep: Prepared, inset: int = 4) -> np.ndarray:
@@ -306,6 +312,9 @@ def run_backend(prep: Prepared, name: str, seed: int = 0, shadow: bool | None = 
                 src = prep.scene if clean else prep.composite
                 plate = fill_plate(name, src, hole, hidden_region(prep) if clean else None,
                                    seed=seed, category=prep.category)
+                if not clean:  # the old way: gap filled with the product as context, and the
+                    # product pasted on the scene (not on the composite: never twice)
+                    plate = np.where(hole[..., None], plate, prep.scene)
             out = finish(prep, plate)
         else:  # vanilla staging: the product on white at its place -> whole scene
             on_white = comp.paste(np.full_like(prep.scene, 255), prep.placement)

@@ -130,7 +130,12 @@ def cutout_layers(image: np.ndarray, tolerance: float = 10.0, min_component: flo
         out = refine_cutout(out, segmenter)
     noise = max(2.0 * spread, 2.0) / max(float(np.mean(bg)), 1.0)
     shade = np.clip(1.0 - lum, 0.0, 1.0)
-    shade = np.where((shade > noise) & (out[..., 3] == 0), shade, 0.0).astype(np.float32)
+    cand = ((shade > noise) & (out[..., 3] == 0)).astype(np.uint8)
+    # only the shadow joined to the product: never a vignette or a backdrop gradient
+    n, lab = cv2.connectedComponents(cand, connectivity=8)
+    near = cv2.dilate((out[..., 3] > 0).astype(np.uint8), disk(3)).astype(bool)
+    ids = np.unique(lab[near & (lab > 0)])
+    shade = np.where(np.isin(lab, ids) & (lab > 0), shade, 0.0).astype(np.float32)
     return Cutout(out, shade, tuple(int(v) for v in bg))
 
 

@@ -55,6 +55,9 @@ def cast_shadow(alpha: np.ndarray, light: Light) -> np.ndarray:
         return np.ones(a.shape, np.float32)
     yb = float(b[3])
     h = max(b[3] - b[1], 1)
+    if abs(light.vy) < 0.02:  # a shadow of no depth is a singular map: keep a sliver
+        light = Light(light.vx, -0.02 if light.vy <= 0 else 0.02, light.softness,
+                      light.strength, light.contact, light.source)
     # p' = (x + (yb - y) vx, yb + (yb - y) vy): an affine map of the silhouette
     M = np.float32([[1, -light.vx, light.vx * yb], [0, -light.vy, yb + light.vy * yb]])
     proj = cv2.warpAffine(a, M, (a.shape[1], a.shape[0]), flags=cv2.INTER_LINEAR)

@@ -177,3 +177,32 @@ def test_cutout_separates_drop_shadow():
         assert (c.rgba[..., 3][white] == 0).all()
     assert np.mean(ious) >= 0.95
     assert np.mean(recall) >= 0.8
+
+
+def test_edge_cases_from_review(room_job):
+    # an empty old-shadow mask (nothing detected, or erased by the user) is a valid request
+    prep = _prep(room_job, old_shadow=np.zeros(room_job["alpha"].shape, bool))
+    assert not prep.old_shadow.any() and prep.fill_mask.sum() > 0
+    # a cast shadow of no depth is a sliver, never a darkened image
+    a = room_job["alpha"]
+    shade = sh.cast_shadow(a, sh.Light(vx=0.3, vy=0.0, strength=0.5))
+    assert (shade < 0.99).mean() < 0.05 and shade.min() < 0.97
+
+
+def test_padding_keeps_mirrored_hole_pixels_in_the_hole():
+    from stager.backends.base import Backend
+
+    class Spy(Backend):
+        name, fully_conv, pad_mod = "spy", True, 8
+
+        def run(self, image, mask, **_):
+            self.mask = mask.copy()
+            return np.zeros_like(image)
+
+    img = np.full((101, 101, 3), 120, np.uint8)
+    hole = np.zeros((101, 101), bool)
+    hole[60:, 30:70] = True  # touches the bottom edge; 101 is padded to 104
+    b = Spy()
+    out = b(img, hole)
+    assert b.mask.shape[0] % 8 == 0 and b.mask[-1, 40]  # the mirrored rows are hole too
+    assert np.array_equal(out[~hole], img[~hole])

@@ -138,7 +138,9 @@ class Backend:
         else:
             sh, sw, img, m = h, w, win, wmask
         img = cv2.copyMakeBorder(img, 0, ph - sh, 0, pw - sw, cv2.BORDER_REFLECT_101)
-        m = np.pad(m, ((0, ph - sh), (0, pw - sw)))
+        # the mask is mirrored with the image: mirrored hole pixels stay hole, never context
+        m = np.pad(m, ((0, ph - sh), (0, pw - sw)), mode="reflect") if (ph > sh or pw > sw) \
+            else m
         out = self.run(np.ascontiguousarray(img), m, **params)[:sh, :sw]
         if s < 1:
             out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
