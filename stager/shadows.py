@@ -155,7 +155,7 @@ def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
                             cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
     keep = cv2.morphologyEx(keep, cv2.MORPH_CLOSE,
                             cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))).astype(bool)
-    if keep.sum() > old_mask.sum():  # implausibly large: keep the contact zone only
+    if keep.sum() > 2 * old_mask.sum():  # implausibly large: keep the contact zone only
         zone = np.zeros_like(keep)
         zone[max(b[3] - int(0.15 * h), 0):b[3] + int(0.1 * h + 0.08 * w) + 4,
              max(b[0] - int(0.2 * w), 0):b[2] + int(0.2 * w)] = True
