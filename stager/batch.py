@@ -104,7 +104,8 @@ def retrieve_rows(item: Item, ctx: pipeline.Context, job: BatchJob) -> list[dict
     """Step 1: one row per scene to stage (best first), or one error row."""
     base = {"product": item.key, "ref": item.ref}
     try:
-        _, rgba = pipeline.resolve_product(item.ref, ctx.catalog)
+        _, cut = pipeline.resolve_product(item.ref, ctx.catalog)
+        rgba = cut.rgba  # the product without its photo shadow
         cands = ctx.retriever.search(rgba, job.top_k)
         if not cands:
             raise CatalogError("retrieval returned no scene")
