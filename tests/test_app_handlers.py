@@ -134,7 +134,7 @@ def test_mask_panel_click_choose_brush_undo(catalog):
 def test_placement_preview_and_empty_mask(catalog):
     state, _ = _flow(catalog)
     state, img, msg = placement.preview(state, 1.0, 0.0, 0.0, False, 0)
-    assert img.shape == state.scene.shape and "Gap to fill" in msg
+    assert img.shape == state.scene.shape and "Visible gap after the paste" in msg and "rebuilt background" in msg
     _, img2, _ = placement.preview(state, 0.6, 0.1, 0.0, True, 3)
     assert not np.array_equal(img, img2)
     state.mask = np.zeros_like(state.mask)

@@ -124,8 +124,7 @@ def test_file_route_refuses_database_reports_and_manifests(live_app, data_dir, c
 def test_browser_clicks_through_the_main_flow(live_app, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    url, startup = live_app
-    assert startup < 60
+    url, _ = live_app  # start-up time is measured in bench/bench_app.py, not asserted here
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 2200})
