@@ -169,7 +169,10 @@ def evaluate_realism(catalog: Catalog, ctx: Context, backend: str = "telea", pai
         bg = catalog.scene_background(pr.scene_id)
         old = catalog.scene_mask(pr.scene_id)
         # the old product's true shadow: where the staged scene is darker than its background
-        old_sh = ((bg.astype(int) - scene.astype(int)).mean(-1) > 2) & ~dilate(old, 1) & ~new
+        # ... where the truth shows the clean background (not the new product's own shadow)
+        clean_truth = np.abs(gt.astype(int) - bg.astype(int)).mean(-1) <= 2
+        old_sh = (((bg.astype(int) - scene.astype(int)).mean(-1) > 2) & ~dilate(old, 1) & ~new
+                  & clean_truth)
         base = prepare(StageRequest(pr.product_id, scene_id=pr.scene_id), ctx)
         for k, change in ABLATIONS.items():
             prep = replace(base, request=replace(base.request, **change))
