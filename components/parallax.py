@@ -71,7 +71,7 @@ def render():
                                   label="amplitude (nearest layer's shift / width)")
             move = gr.Radio(list(MOVES), value=default_move, label="camera move")
         video = gr.Video(label="Parallax clip (MP4)", interactive=False, elem_id="parallax-video",
-                         loop=True, autoplay=True)
+                         loop=True, autoplay=True, height=420)
         gif = gr.DownloadButton("Download GIF", visible=False, elem_id="parallax-gif")
         msg = gr.Markdown("", elem_id="parallax-msg")
     register(px_seconds=seconds, px_fps=fps, px_amplitude=amplitude, px_move=move,

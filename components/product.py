@@ -51,7 +51,7 @@ def upload_product(state: Session, upload):
 def render():
     with gr.Column():
         gr.Markdown("### 1 · Product")
-        gallery = gr.Gallery(catalog_gallery(), label="Catalog products (click one)", columns=4,
+        gallery = gr.Gallery(catalog_gallery(), label="Catalog products (click one)", columns=3,
                              height=260, allow_preview=False, elem_id="product-gallery")
         upload = gr.File(label="…or upload a product photo on a plain background",
                          file_types=["image"], elem_id="product-upload")
