@@ -43,6 +43,7 @@ class Session:
     old_shadow: np.ndarray | None = None  # the old product's shadow (detected or painted)
     shadow_edited: bool = False  # painted by the user: not re-detected when the mask changes
     realism: dict = field(default_factory=dict)  # StageRequest shadow / light settings
+    light: dict = field(default_factory=dict)  # the last estimated light (for the sliders)
 
     def snapshot(self) -> None:
         """Remember the mask, points and method before an action, so undo restores exactly

@@ -38,6 +38,7 @@ def preview(state: Session, scale, dx, dy, flip, dilation):
     state.composite = prep.composite
     img = overlay(prep.composite, prep.gap, color=(255, 200, 0), alpha=0.55)
     lt = prep.light
+    state.light = lt.to_dict()
     return state, img, (f"Visible gap after the paste (yellow): {int(prep.gap.sum()):,} px; "
                         f"rebuilt background: {int(prep.fill_mask.sum()):,} px (the old product,"
                         f" its margin and its shadow of {int(prep.old_shadow.sum()):,} px). "

@@ -61,17 +61,23 @@ def controls():
                              "real_vy", "real_strength", "real_remove_old", "real_light")]
 
 
-def _auto(auto: bool):
-    """The direction and strength sliders apply only when the direction is set by hand."""
-    upd = gr.update(interactive=not auto)
-    return upd, upd, upd
+def _auto(state: Session, auto: bool):
+    """The direction and strength sliders apply only when the direction is set by hand; when
+    the user takes over they start from the estimate in use."""
+    if auto or not state.light:
+        upd = gr.update(interactive=not auto)
+        return upd, upd, upd
+    lt = state.light
+    return (gr.update(interactive=True, value=round(float(lt.get("vx", 0.0)), 2)),
+            gr.update(interactive=True, value=round(float(lt.get("vy", -0.15)), 2)),
+            gr.update(interactive=True, value=round(float(lt.get("strength", 0.35)), 2)))
 
 
 def listen(state):
     """Each change stores the settings; returns the events so the preview can follow."""
     from . import get
 
-    get("real_auto").change(_auto, [get("real_auto")],
+    get("real_auto").change(_auto, [state, get("real_auto")],
                             [get("real_vx"), get("real_vy"), get("real_strength")])
     events = []
     for c in controls():

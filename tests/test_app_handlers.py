@@ -443,3 +443,14 @@ def test_shadow_and_light_settings_reach_the_request(catalog):
     assert state.shadow_edited and req.old_shadow[h - 20, 30]
     before = state.mask.copy()
     assert np.array_equal(state.mask, before)  # the product mask is untouched
+
+
+def test_unticking_auto_shadow_starts_the_sliders_from_the_estimate(catalog):
+    from components import realism
+
+    state, _ = _flow(catalog)
+    placement.preview(state, 1.0, 0.0, 0.0, False, 0)
+    vx, vy, strength = realism._auto(state, False)
+    assert vx["interactive"] and vx["value"] == round(state.light["vx"], 2)
+    assert strength["value"] == round(state.light["strength"], 2)
+    assert not realism._auto(state, True)[0]["interactive"]
