@@ -149,6 +149,11 @@ def test_browser_clicks_through_the_main_flow(live_app, tmp_path):
             "document.querySelector('#outputs-msg').innerText.includes('All backends done')",
             timeout=120_000)
         n = page.locator("#outputs-gallery button.thumbnail-item").count()
+        try:  # the slider re-renders just after the message: wait for it, then read it
+            page.wait_for_function("document.querySelector('#before-after').innerText"
+                                   ".includes('EdgeConnect + weighted')", timeout=15_000)
+        except Exception:  # noqa: BLE001 - the assertion below reports what it shows
+            pass
         label = page.locator("#before-after").inner_text()
         page.screenshot(path=str(tmp_path / "stage.png"), full_page=True)
         # switching scene clears the outputs: nothing of the old scene stays on screen
