@@ -42,6 +42,7 @@ class Session:
     composite: np.ndarray | None = None
     old_shadow: np.ndarray | None = None  # the old product's shadow (detected or painted)
     shadow_edited: bool = False  # painted by the user: not re-detected when the mask changes
+    shadow_key: str = ""  # the scene and mask the detected shadow belongs to
     realism: dict = field(default_factory=dict)  # StageRequest shadow / light settings
     light: dict = field(default_factory=dict)  # the last estimated light (for the sliders)
 

@@ -33,9 +33,13 @@ def update_shadow(state: Session) -> None:
     if state.shadow_edited or state.scene is None:
         return
     if state.mask is None or not state.mask.any():
-        state.old_shadow = None
+        state.old_shadow, state.shadow_key = None, ""
         return
-    state.old_shadow = detect_old_shadow(state.scene, state.mask)
+    import hashlib
+
+    key = f"{state.scene_id}:{hashlib.sha1(np.packbits(state.mask).tobytes()).hexdigest()}"
+    if key != state.shadow_key:  # detect once per mask, not on every re-draw of the view
+        state.old_shadow, state.shadow_key = detect_old_shadow(state.scene, state.mask), key
 
 
 def _view(state: Session) -> np.ndarray:

@@ -38,12 +38,7 @@ class Placement:
 
 def crop_to_alpha(rgba: np.ndarray, threshold: int = 8) -> np.ndarray:
     """Crop an RGBA product to the box of its visible pixels; error when there are none."""
-    if rgba.ndim != 3 or rgba.shape[2] != 4:
-        raise ImageError("the product has no alpha channel: cut it out first")
-    b = bbox(rgba[..., 3] > threshold)
-    if b is None:
-        raise ImageError("the product is empty: its cutout has no visible pixels")
-    x0, y0, x1, y1 = b
+    x0, y0, x1, y1 = _alpha_box(rgba, threshold)
     return rgba[y0:y1, x0:x1]
 
 

@@ -21,11 +21,11 @@ from dataclasses import replace
 import numpy as np
 
 from . import gaps, shadows
-from .backends import COPY_PASTE, get_backend
+from .backends import get_backend
 from .catalog import Catalog, ground_truth
 from .evaluate import _bootstrap, boundary_band, heldout_pairs, masked_l1, sharpness_ratio
 from .images import dilate, erode
-from .pipeline import Context, StageRequest, fill_plate, finish, prepare
+from .pipeline import Context, StageRequest, fill_plate, finish, hidden_region, prepare
 
 
 def _ci(vals, rounds: int, rng) -> dict:
@@ -118,7 +118,7 @@ def evaluate_rooms(names: list[str], catalog_root, n: int = 8, seed: int = 0,
             s = by_file[f"room{i}.png"]
             prep = prepare(StageRequest(shot, scene_id=s.id, harmonise=0.0), ctx)
             for b in names:
-                plate = fill_plate(b, prep.scene, prep.fill_mask, _hidden(prep))
+                plate = fill_plate(b, prep.scene, prep.fill_mask, hidden_region(prep))
                 out = finish(prep, plate)
                 per[b]["gap_l1"].append(masked_l1(plate, clean, prep.gap))
                 left = sh_true & ~dilate(prep.new_mask, 2)
@@ -139,12 +139,6 @@ def evaluate_rooms(names: list[str], catalog_root, n: int = 8, seed: int = 0,
     brng = np.random.default_rng(seed + 1)
     return {"rooms": n, "backends": {b: {m: _ci(v, bootstrap, brng) for m, v in per[b].items()}
                                      for b in names}}
-
-
-def _hidden(prep):
-    from .pipeline import hidden_region
-
-    return hidden_region(prep)
 
 
 ABLATIONS = {  # name -> request changes; "all" is the default request
@@ -180,7 +174,7 @@ def evaluate_realism(catalog: Catalog, ctx: Context, backend: str = "telea", pai
                 prep = prepare(replace(base.request, **change), ctx)
             clean = prep.request.clean_fill
             plate = fill_plate(backend, prep.scene if clean else prep.composite, prep.fill_mask,
-                               _hidden(prep) if clean else None, seed=i)
+                               hidden_region(prep) if clean else None, seed=i)
             out = finish(prep, plate)
             x0, y0, x1, y1 = prep.placement.box
             under = np.zeros_like(new)
@@ -231,22 +225,22 @@ def markdown_sets(rep: dict) -> str:
         lines.append("")
     if "realism" in rep:
         r = rep["realism"]
-        lines += [f"## Realism steps ({r['pairs']} held-out catalog pairs, {r['backend']})", "",
-                  "| configuration | whole-image L1 | old-shadow region L1 | product L1 | "
-                  "under-base L1 |", "|---|---|---|---|---|"]
-        for k, row in r["table"].items():
-            lines.append(f"| {k} | {f(row['whole_l1'])} | {f(row['old_shadow_l1'])} | "
-                         f"{f(row['product_l1'])} | {f(row['under_base_l1'])} |")
+        cols = ("whole_l1", "old_shadow_l1", "product_l1", "under_base_l1")
+        head = ["| {} | whole-image L1 | old-shadow region L1 | product L1 | under-base L1 |",
+                "|---|---|---|---|---|"]
+
+        def rows(title: str, table: dict) -> list[str]:
+            return [head[0].format(title), head[1]] + [
+                f"| {k} | " + " | ".join(f(row[c]) for c in cols) + " |"
+                for k, row in table.items()]
+
+        lines += [f"## Realism steps ({r['pairs']} held-out catalog pairs, {r['backend']})", ""]
+        lines += rows("configuration", r["table"])
         lines += ["", "Paired differences, all steps minus each configuration (negative: the "
-                  "steps help; brackets: bootstrap 95% intervals):", "",
-                  "| without | whole-image L1 | old-shadow region L1 | product L1 | "
-                  "under-base L1 |", "|---|---|---|---|---|"]
-        for k, row in r["all_minus"].items():
-            lines.append(f"| {k} | {f(row['whole_l1'])} | {f(row['old_shadow_l1'])} | "
-                         f"{f(row['product_l1'])} | {f(row['under_base_l1'])} |")
-        lines.append("")
+                  "steps help; brackets: bootstrap 95% intervals):", ""]
+        lines += rows("without", r["all_minus"]) + [""]
     return "\n".join(lines) + "\n"
 
 
 __all__ = ["evaluate_real", "evaluate_rooms", "evaluate_realism", "markdown_sets", "ABLATIONS",
-           "plain_room", "COPY_PASTE"]
+           "plain_room"]

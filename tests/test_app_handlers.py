@@ -454,3 +454,17 @@ def test_unticking_auto_shadow_starts_the_sliders_from_the_estimate(catalog):
     assert vx["interactive"] and vx["value"] == round(state.light["vx"], 2)
     assert strength["value"] == round(state.light["strength"], 2)
     assert not realism._auto(state, True)[0]["interactive"]
+
+
+def test_old_shadow_is_detected_once_per_mask(catalog, monkeypatch):
+    state, _ = _flow(catalog)
+    calls = []
+    real = mask.detect_old_shadow
+    monkeypatch.setattr(mask, "detect_old_shadow", lambda s, m: calls.append(1) or real(s, m))
+    mask._view(state)
+    mask._view(state)  # the same mask again: no second detection
+    assert len(calls) == 0  # _flow already detected it for this mask
+    state.mask = state.mask.copy()
+    state.mask[0, 0] = not state.mask[0, 0]  # a changed mask is detected anew
+    mask._view(state)
+    assert len(calls) == 1
