@@ -90,6 +90,23 @@ def test_old_shadow_detected(room_job):
     assert (found & ~dilate(truth, 4)).sum() < 0.3 * found.sum()  # and little else (penumbra)
     assert prep.light.source.startswith("estimated")
     assert prep.light.vx > 0.2  # the shadow falls to the right, as rendered
+    assert prep.light.vy < 0  # ... and back toward the wall
+    assert abs(prep.light.strength - 0.45) <= 0.15  # about as dark as rendered
+
+
+def test_old_shadow_found_next_to_vivid_products():
+    """Eight plain rooms with vivid old products (the rooms `evaluate --rooms` uses): a
+    product's own colour must not bleed into the floor's shading ratio, where it made one
+    channel look shaded and the others not, so the grey test cut the shadow off the product."""
+    from stager.evaluate_sets import plain_room as vivid_room
+
+    rng = np.random.default_rng(0)
+    recall = []
+    for _ in range(8):
+        scene, _clean, alpha, truth = vivid_room(rng)
+        found = sh.detect_old_shadow(scene, alpha > 0.5)
+        recall.append((found & truth).sum() / truth.sum())
+    assert min(recall) >= 0.5 and np.mean(recall) >= 0.8, np.round(recall, 2)
 
 
 def test_perfect_fill_leaves_no_old_product_pixels(room_job):
