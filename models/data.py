@@ -126,6 +126,12 @@ def catalog_images(catalog: Catalog, split: str = "train") -> list[np.ndarray]:
     return out
 
 
+def held_out_imports(catalog: Catalog) -> dict[str, np.ndarray]:
+    """The imported scenes held out from training, by scene id."""
+    return {s.id: catalog.scene_image(s.id) for s in catalog.scenes
+            if s.source == "import" and _held_out(s.id)}
+
+
 def _crop(rng: np.random.Generator, img: np.ndarray, res: int) -> np.ndarray:
     """A ``res`` crop at native scale or mildly downscaled (0.5-1x), flipped at random."""
     h, w = img.shape[:2]

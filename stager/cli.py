@@ -84,10 +84,10 @@ def cmd_evaluate(a) -> int:
         report = run_evaluation(pairs=a.pairs, out_dir=out, backends=a.backends,
                                 bootstrap=a.bootstrap, seed=a.seed)
         print(report["summary"])
-    if a.real or a.rooms or a.realism:
+    if a.real or a.rooms or a.realism or a.imported:
         from .backends import COPY_PASTE
-        from .evaluate_sets import (evaluate_real, evaluate_realism, evaluate_rooms,
-                                    markdown_sets)
+        from .evaluate_sets import (evaluate_imported, evaluate_real, evaluate_realism,
+                                    evaluate_rooms, markdown_sets)
         from .pipeline import get_context
 
         names = [b for b in (a.backends.split(",") if a.backends else COPY_PASTE)
@@ -95,6 +95,9 @@ def cmd_evaluate(a) -> int:
         rep = {}
         if a.real:
             rep["real"] = evaluate_real(names, a.real, a.seed, a.bootstrap)
+        if a.imported:
+            rep["imported"] = evaluate_imported(names, get_context().catalog, a.imported,
+                                                a.seed, a.bootstrap)
         if a.rooms:
             rep["rooms"] = evaluate_rooms(names, out, a.rooms, a.seed, a.bootstrap)
         if a.realism:
@@ -104,7 +107,7 @@ def cmd_evaluate(a) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "eval_sets.json").write_text(json.dumps(rep, indent=1))
         (out / "eval_sets.md").write_text(markdown_sets(rep))
-        print(f"real photos / rooms / realism -> {out / 'eval_sets.md'}")
+        print(f"real photos / imported / rooms / realism -> {out / 'eval_sets.md'}")
     return 0
 
 
@@ -228,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also N product-shaped gaps per held-out real photograph")
     e.add_argument("--rooms", type=int, default=0, metavar="N",
                    help="also N imported plain rooms (old product + cast shadow)")
+    e.add_argument("--imported", type=int, default=0, metavar="N",
+                   help="also N gaps in each held-out imported scene of the catalog")
     e.add_argument("--realism", type=int, default=0, metavar="N",
                    help="also the realism ablation on N catalog pairs")
     e.add_argument("--realism-backend", default="telea")

@@ -3,6 +3,7 @@ residual (classical prior) generator, and native-resolution fills (issue 9)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import cv2
@@ -101,6 +102,24 @@ def test_train_on_an_imported_catalog_and_evaluate(imported, tmp_path, settings_
     assert main(["evaluate", "--pairs", "0", "--real", "1", "--backends", "edgeconnect,telea",
                  "--bootstrap", "20", "--out", str(tmp_path / "ev")]) == 0
     assert "EdgeConnect" in (tmp_path / "ev" / "eval_sets.md").read_text()
+    # the held-out fifth of the imported scenes, scored with the training gap generator
+    from models.data import _held_out, catalog_images, held_out_imports
+    from stager.catalog import open_catalog
+
+    cat = open_catalog(imported / "catalog", build=False)
+    held = held_out_imports(cat)
+    assert set(held) == {s.id for s in cat.scenes if _held_out(s.id)}
+    train_ids = {id(i) for i in catalog_images(cat, "train")}
+    assert len(catalog_images(cat, "train")) == 5 - len(held) and train_ids
+    rc = main(["evaluate", "--pairs", "0", "--imported", "1", "--backends", "edgeconnect,telea",
+               "--bootstrap", "20", "--out", str(tmp_path / "ev2")])
+    if held:
+        assert rc == 0
+        rep = json.loads((tmp_path / "ev2" / "eval_sets.json").read_text())["imported"]
+        assert rep["photos"] == sorted(held) and rep["gaps"] == len(held)
+        assert rep["backends"]["telea"]["gap_l1"]["mean"] > 0
+    else:  # nothing held out among five: a one-line error, not a traceback
+        assert rc == 2
 
 
 def test_native_resolution_keeps_detail(settings_env):
