@@ -229,14 +229,15 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     if req.product_shadow not in ("drop", "keep"):
         raise ImageError(f"product_shadow must be 'drop' or 'keep', not {req.product_shadow!r}")
     margin = get_settings().gap_margin if req.margin is None else req.margin
+    maps = sh.shade_maps(scene, old)  # shared by shadow detection and the light estimate
     if req.old_shadow is not None:
         if np.asarray(req.old_shadow).shape != scene.shape[:2]:
             raise ImageError(f"the old-shadow mask is {np.asarray(req.old_shadow).shape}, the "
                              f"scene {scene.shape[:2]}: redraw it on this scene")
         old_shadow = np.asarray(req.old_shadow).astype(bool) & ~old  # may be empty
     else:
-        old_shadow = sh.detect_old_shadow(scene, old, margin)
-    light = sh.estimate_light(scene, old, old_shadow)
+        old_shadow = sh.detect_old_shadow(scene, old, margin, maps=maps)
+    light = sh.estimate_light(scene, old, old_shadow, maps=maps)
     if req.light:
         light = sh.Light(**{**light.to_dict(), **req.light, "source": "set by the user"})
     placement = comp.place(product, old, req.scale, req.offset, req.flip,

@@ -116,8 +116,23 @@ def _kernel(box) -> tuple[int, int]:
     return max(int(1.6 * w), int(0.8 * h), 41), 5
 
 
+def shade_maps(scene: np.ndarray, old_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(shading ratio, channel spread) around the old product, both HxW float32: the luma's
+    ratio to its local reference, and how much the three channels' ratios disagree (a shadow
+    darkens all channels alike; a rug or a darker plank changes the colour too). Detection and
+    light estimation share them (``maps=``): they are most of either's cost."""
+    b = bbox(old_mask)
+    if b is None:  # no product: nothing is shade
+        return np.ones(old_mask.shape, np.float32), np.zeros(old_mask.shape, np.float32)
+    excl = dilate(old_mask, 2)
+    ratio = shading_ratio(scene, excl, _kernel(b))
+    chans = [shading_ratio(np.repeat(scene[..., c:c + 1], 3, axis=2), excl, _kernel(b))
+             for c in range(3)]
+    return ratio, np.max(chans, axis=0) - np.min(chans, axis=0)
+
+
 def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
-                      seed: float = 0.88, grow: float = 0.95) -> np.ndarray:
+                      seed: float = 0.88, grow: float = 0.95, maps=None) -> np.ndarray:
     """The old product's contact/cast shadow: a darker region of the floor joined to the old
     mask (HxW bool, disjoint from the old mask); empty when there is none. Pixels darker than
     ``seed`` x their surroundings start it; it grows through pixels darker than ``grow``
@@ -131,11 +146,7 @@ def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
         <= max(int(0.6 * max(h, w)), 8)
     near[: max(b[1] + int(0.4 * h), 0)] = False  # shadows lie on the floor, near the base
     near[b[3] + int(0.25 * h + 0.08 * w) + 4:] = False  # ... and not far in front of it
-    ratio = shading_ratio(scene, dilate(old_mask, 2), _kernel(b))
-    # a shadow darkens all channels alike: a rug or a darker plank changes the colour too
-    chans = [shading_ratio(np.repeat(scene[..., c:c + 1], 3, axis=2), dilate(old_mask, 2),
-                           _kernel(b)) for c in range(3)]
-    spread = np.max(chans, axis=0) - np.min(chans, axis=0)
+    ratio, spread = maps if maps is not None else shade_maps(scene, old_mask)
     grey = spread < 0.08
     strong = (ratio < seed) & near & ~old_mask & grey
     strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -169,8 +180,8 @@ def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
     return dilate(keep, 2) & ~old_mask
 
 
-def estimate_light(scene: np.ndarray, old_mask: np.ndarray, old_shadow: np.ndarray | None
-                   ) -> Light:
+def estimate_light(scene: np.ndarray, old_mask: np.ndarray, old_shadow: np.ndarray | None,
+                   maps=None) -> Light:
     """Cast-shadow direction, length, softness and strength fitted to the old product's shadow.
 
     Analysis by synthesis, on a ~96-px window around the product: the floor's measured
@@ -188,11 +199,8 @@ def estimate_light(scene: np.ndarray, old_mask: np.ndarray, old_shadow: np.ndarr
     H, W = old_mask.shape
     x0, y0, x1, y1 = b
     h = max(y1 - y0, 1)
-    excl = dilate(old_mask, 2)
-    ratio = shading_ratio(scene, excl, _kernel(b))
-    chans = [shading_ratio(np.repeat(scene[..., c:c + 1], 3, axis=2), excl, _kernel(b))
-             for c in range(3)]
-    grey = (np.max(chans, axis=0) - np.min(chans, axis=0)) < 0.12
+    ratio, spread = maps if maps is not None else shade_maps(scene, old_mask)
+    grey = spread < 0.12
     unit_contact = 1.0 - contact_shadow(old_mask.shape, b, 1.0)
     # the contact strength stays at its default: measured under the base it is biased by
     # floor texture (plank joints, grout), and it fitted the catalog's shadows worse
@@ -215,15 +223,25 @@ def estimate_light(scene: np.ndarray, old_mask: np.ndarray, old_shadow: np.ndarr
     base = float((wt * (dark - cpred) ** 2).sum())
     strengths = np.linspace(0.1, 0.8, 8, dtype=np.float32)[:, None, None]
     best_err, best = base, None
-    for soft in (0.02, 0.04, 0.07):
-        for vx in np.linspace(-1.0, 1.0, 21):
-            for vy in np.linspace(-0.5, 0.3, 17):
-                p = 1.0 - cast_shadow(alpha, Light(float(vx), float(vy), soft, 1.0))
-                err = (wt * (dark - np.maximum(cpred, strengths * p)) ** 2).sum(axis=(1, 2))
-                k = int(np.argmin(err))
-                if err[k] < best_err:
-                    best_err, best = float(err[k]), (float(vx), float(vy), soft,
-                                                     float(strengths[k, 0, 0]))
+
+    def search(vxs, vys, softs):
+        nonlocal best_err, best
+        for soft in softs:
+            for vx in vxs:
+                for vy in vys:
+                    p = 1.0 - cast_shadow(alpha, Light(float(vx), float(vy), soft, 1.0))
+                    err = (wt * (dark - np.maximum(cpred, strengths * p)) ** 2).sum(axis=(1, 2))
+                    k = int(np.argmin(err))
+                    if err[k] < best_err:
+                        best_err, best = float(err[k]), (float(vx), float(vy), soft,
+                                                         float(strengths[k, 0, 0]))
+
+    # coarse to fine: a 9 x 9 grid of directions, then a finer one around the best with
+    # three softnesses (a third of the cost of the fine grid everywhere, same fits)
+    search(np.linspace(-1.0, 1.0, 9), np.linspace(-0.5, 0.3, 9), (0.04,))
+    cx, cy = (best[0], best[1]) if best else (0.0, -0.15)
+    search(np.clip(cx + np.linspace(-0.25, 0.25, 9), -1.0, 1.0),
+           np.clip(cy + np.linspace(-0.1, 0.1, 9), -0.5, 0.3), (0.02, 0.04, 0.07))
     if best is None or best_err > 0.75 * base:
         return Light(contact=contact, source="old shadow: contact only")
     vx, vy, soft, s = best
