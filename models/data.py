@@ -26,6 +26,7 @@ from stager.backends.base import context_window, to_model
 from stager.catalog import Catalog
 from stager.composite import gap_mask, place
 from stager.config import get_settings
+from stager.images import erode
 
 
 def free_form_mask(rng: np.random.Generator, res: int) -> np.ndarray:
@@ -189,14 +190,18 @@ def _build_chunk(job, catalog: Catalog | None = None, progress=None):
         if progress and (i + 1) % 100 == 0:
             progress(i + 1, crops + masks)
     bank = gaps.silhouette_bank()
+    hidden = []
     for j in range(masks):
         if rng.random() < 0.8:
-            holes.append(gaps.product_gap(rng, (res, res), bank=bank).hole)
+            g = gaps.product_gap(rng, (res, res), bank=bank)
+            holes.append(g.hole)
+            hidden.append(g.hole & erode(g.new, 4))  # as stager.pipeline.hidden_region
         else:
             holes.append(gaps.free_form_hole(rng, (res, res)))
+            hidden.append(np.zeros((res, res), bool))
         if progress and (j + 1) % 100 == 0:
             progress(crops + j + 1, crops + masks)
-    return imgs, edges, holes, counts
+    return imgs, edges, holes, counts, hidden
 
 
 class InpaintPool:
@@ -226,12 +231,16 @@ class InpaintPool:
         imgs = [i for p in parts for i in p[0]]
         edges = [e for p in parts for e in p[1]]
         holes = [h for p in parts for h in p[2]]
+        hidden = [h for p in parts for h in p[4]]
         for p in parts:
             for k, v in p[3].items():
                 self.counts[k] = self.counts.get(k, 0) + v
         self.images = np.stack(imgs)  # (N, res, res, 3) uint8
         self.edges = np.stack(edges)  # (N, res, res) bool, Canny of the whole crop
         self.holes = np.stack(holes)  # (M, res, res) bool
+        # the part of each hole the new product covers deep inside (empty for free-form
+        # strokes): a staging job fills it with Telea first and the model fills the ring
+        self.hidden = np.stack(hidden)
         self.res = res
         self.data = data
         self._weights: dict[tuple[float, float], np.ndarray] = {}
@@ -262,6 +271,13 @@ class InpaintPool:
         holes = self.holes[hi].copy()
         holes[flip] = holes[flip][:, :, ::-1]
         return self.images[ci], self.edges[ci].astype(np.float32), holes
+
+    def take_hidden(self, idx) -> np.ndarray:
+        """The hidden part (bool (B,res,res)) of each hole of ``take(idx)``."""
+        _, hi, flip = idx
+        hidden = self.hidden[hi].copy()
+        hidden[flip] = hidden[flip][:, :, ::-1]
+        return hidden
 
     def take_weights(self, idx, lam: float, sigma: float) -> np.ndarray:
         _, hi, flip = idx

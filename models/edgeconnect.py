@@ -142,8 +142,10 @@ def edge_input(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 @torch.no_grad()
 def inpaint(edge_gen: EdgeGenerator, inp_gen: InpaintGenerator, rgb: np.ndarray,
-            mask: np.ndarray) -> np.ndarray:
-    """Run both stages on one ``res x res`` image; returns uint8 RGB (hole filled)."""
+            mask: np.ndarray, prefilled: bool = False) -> np.ndarray:
+    """Run both stages on one image; returns uint8 RGB (hole filled). ``prefilled``: the
+    pixels under ``mask`` already hold the classical prior (a Telea fill of a larger region,
+    see ``stager.pipeline.fill_plate``), so a residual model refines them as they are."""
     gray, edges = edge_input(rgb, mask)
     m = torch.from_numpy(mask.astype(np.float32))[None, None]
     g = torch.from_numpy(gray)[None, None]
@@ -152,7 +154,8 @@ def inpaint(edge_gen: EdgeGenerator, inp_gen: InpaintGenerator, rgb: np.ndarray,
     e_pred = edge_gen(torch.cat([g * (1 - m) + m, e, m], 1))
     e_merged = e * (1 - m) + e_pred * m
     if getattr(inp_gen, "prior", None):
-        prior = torch.from_numpy(classical_prior(rgb, mask).astype(np.float32) / 255.0)
+        prior = torch.from_numpy((rgb if prefilled else classical_prior(rgb, mask))
+                                 .astype(np.float32) / 255.0)
         x = img * (1 - m) + prior.permute(2, 0, 1)[None] * m
         out = inp_gen(torch.cat([x, e_merged, m], 1))
     else:

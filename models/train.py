@@ -279,7 +279,8 @@ def _train_edgeconnect(args, pool, out, log_dir) -> dict:
     res = {}
     edge_path = out / WEIGHT_FILES["edge"]
     eye = np.random.default_rng(10_000)
-    fixed = pool.take(pool.batch(eye, 4))
+    fixed_idx = pool.batch(eye, 4)
+    fixed = pool.take(fixed_idx)
 
     def grey_edges(imgs, edges, holes):
         g = torch.from_numpy(np.stack([ec.to_gray(i) for i in imgs]))[:, None].to(dev)
@@ -347,7 +348,7 @@ def _train_edgeconnect(args, pool, out, log_dir) -> dict:
         if not edge_path.is_file():
             raise ValueError(f"{edge_path} not found: train the edge model first "
                              "(--stage edge) or fine-tune with --init FOLDER")
-        res.update(_train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges))
+        res.update(_train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edges))
     return res
 
 
@@ -357,7 +358,7 @@ def _copy_args(args, **kw):
     return argparse.Namespace(**{**vars(args), **kw})
 
 
-def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) -> dict:
+def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edges) -> dict:
     cfg = read_meta(edge_path).get("config", {})
     Ge = ec.EdgeGenerator(cfg.get("width", args.width), cfg.get("blocks", args.blocks))
     load_into(Ge, edge_path)
@@ -404,31 +405,54 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) 
                 return G(torch.cat([x * (1 - m) + prior * m, edges, m], 1)).float()
             return G(torch.cat([x * (1 - m) + m, edges], 1)).float()
 
-    def priors(imgs, holes):
-        if not any(getattr(r[2], "prior", None) for r in runs):
-            return None
-        return _t(np.stack([ec.classical_prior(i, h) for i, h in zip(imgs, holes)])).to(dev)
+    residual = any(getattr(r[2], "prior", None) for r in runs)
+
+    def inputs(idx, lam_w):
+        """(truth, model input image, grey, edges, mask, {lam: weight map}) of one batch.
+
+        Residual models train exactly as a staging job runs them (``fill_plate``): Telea fills
+        the whole hole, the part deep under the new product keeps that fill as context, and
+        the model refines the visible ring, starting from Telea's fill there. White-hole
+        models fill the whole hole from the known pixels."""
+        imgs, edges, holes = pool.take(idx)
+        x = _t(imgs).to(dev)
+        if not residual:
+            g, e, m = grey_edges(imgs, edges, holes)
+            ws = {k: torch.from_numpy(pool.take_weights(idx, k, sig))[:, None].to(dev)
+                  for k in lam_w}
+            return x, x, g, e, m, ws
+        hidden = pool.take_hidden(idx)
+        pri = np.stack([ec.classical_prior(i, h) for i, h in zip(imgs, holes)])
+        xin = np.where(holes[..., None], pri, imgs)
+        rings = holes & ~hidden
+        grey = np.stack([ec.to_gray(i) for i in xin])
+        e = np.stack([ec.canny(gr) for gr in grey]).astype(np.float32)
+        ws = {k: torch.from_numpy(np.stack([ec.boundary_weight(r, k, sig) for r in rings])
+                                  )[:, None].to(dev) for k in lam_w}
+        return (x, _t(xin).to(dev), torch.from_numpy(grey)[:, None].to(dev),
+                torch.from_numpy(e)[:, None].to(dev), _m(rings).to(dev), ws)
 
     def step_fn(step):
         parts = {}
         batches = {s: pool.batch(rngs[s], args.batch) for s in seeds}
-        prior_of = {}
+        lams = sorted({lam if v == "weighted" else 0.0 for _, v, *_ in runs})
+        data = {}
         for s, v, G, D, og, od, ema in runs:
             for group in og.param_groups:  # cosine decay; stateless, so resume keeps it
                 group["lr"] = args.lr * lr_at(step)
-            idx = batches[s]
-            imgs, edges, holes = pool.take(idx)
-            g, e, m = grey_edges(imgs, edges, holes)
-            x = _t(imgs).to(dev)
-            w = torch.from_numpy(pool.take_weights(idx, lam if v == "weighted" else 0.0,
-                                                   sig))[:, None].to(dev)
+            if s not in data:  # the variants of a seed share the batch
+                data[s] = inputs(batches[s], lams)
+            x, xin, g, e, m, ws = data[s]
+            w = ws[lam if v == "weighted" else 0.0]
             if ema.updates == 0 and step > 0:  # resumed: the warm-up is long over
                 ema.updates = step
-            if s not in prior_of:
-                prior_of[s] = priors(imgs, holes)
-            o = fill(G, g, e, m, x, prior_of[s])
+            o = fill(G, g, e, m, xin, xin if residual else None)
+            real = x
+            if residual:  # the discriminator judges the ring, in the same Telea context
+                real = xin * (1 - m) + x * m
+                o = xin * (1 - m) + o * m
             with _autocast(dev):
-                lr_, _ = D(x)
+                lr_, _ = D(real)
                 lf, _ = D(o.detach())
                 ld = 0.5 * (torch.relu(1 - lr_.float()).mean() + torch.relu(1 + lf.float()).mean())
             od.zero_grad()
@@ -451,16 +475,14 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed, grey_edges) 
 
     def sample_fn():
         rows = []
-        imgs, edges, holes = fixed
-        g, e, m = grey_edges(imgs, edges, holes)
-        x = _t(imgs).to(dev)
+        x, xin, g, e, m, _ = inputs(fixed_idx, [])
         to8 = lambda t: (t.permute(0, 2, 3, 1).clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
-        rows.append(to8(x * (1 - m) + m))
-        pr = priors(imgs, holes)
+        rows.append(to8(xin * (1 - m) + m))
         for s, v, G, D, og, od, ema in runs[:2]:
             with torch.no_grad():
-                rows.append(to8(x * (1 - m) + fill(ema.model, g, e, m, x, pr) * m))
-        rows.append(imgs)
+                out = fill(ema.model, g, e, m, xin, xin if residual else None)
+                rows.append(to8(xin * (1 - m) + out * m))
+        rows.append(to8(x))
         return _grid(rows)
 
     name = "inpaint" if len(runs) > 1 else f"inpaint_{runs[0][1]}"

@@ -143,3 +143,30 @@ def test_native_resolution_keeps_detail(settings_env):
     small = hf(fill_plate("edgeconnect", img, ring))
     assert get_backend("edgeconnect").available()[0]
     assert native > 1.3 * small
+
+
+def test_residual_model_refines_telea_of_the_whole_region(tmp_path, settings_env, tiny_weights):
+    """In a staging job a residual model starts from Telea's fill of the *whole* region (the
+    part under the new product included), as it was trained; an untrained one (zero last
+    layer) returns exactly that fill in the visible ring. Telea run again on the ring alone,
+    around its own fill, is a different (and measurably worse) prior."""
+    from models.weights_io import save
+    from stager.backends import get_backend
+    from stager.pipeline import fill_plate
+
+    w = tmp_path / "w"
+    shutil.copytree(tiny_weights, w)
+    torch.manual_seed(0)
+    g = ec.InpaintGenerator(4, 1, prior="telea")
+    save(g, w / WEIGHT_FILES["inpaint_weighted"], {"config": g.config, "steps": 0})
+    settings_env(WEIGHTS_DIR=w)
+    img = cv2.resize(gaps.real_photos("all", 256)["brick"], (160, 160))
+    g0 = gaps.product_gap(np.random.default_rng(3), (160, 160), height=(0.5, 0.6), shadow=0.0)
+    hidden = g0.hole & (cv2.erode(g0.new.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+    ring = g0.hole & ~hidden
+    assert ring.any() and hidden.any()
+    out = fill_plate("edgeconnect", img, g0.hole, hidden)
+    telea = get_backend("telea")(img, g0.hole)
+    assert np.abs(out.astype(int) - telea.astype(int))[ring].max() <= 1
+    two_pass = get_backend("telea")(np.where(hidden[..., None], telea, img), ring)
+    assert np.abs(two_pass.astype(int) - telea.astype(int))[ring].max() > 8

@@ -53,11 +53,16 @@ class EdgeConnectBackend(Backend):
                 self._models = (ge, gi)
         return self._models
 
-    def run(self, image: np.ndarray, mask: np.ndarray, **_) -> np.ndarray:
+    def takes_prior(self) -> bool:
+        """True when the loaded model refines a classical fill (``prior`` in its config)."""
+        return bool(weights.meta(self.variant).get("config", {}).get("prior"))
+
+    def run(self, image: np.ndarray, mask: np.ndarray, prefilled: bool = False, **_
+            ) -> np.ndarray:
         from models.edgeconnect import inpaint
 
         ge, gi = self.load()
-        return inpaint(ge, gi, image, mask)
+        return inpaint(ge, gi, image, mask, prefilled=prefilled and bool(gi.prior))
 
 
 class EdgeConnectBaselineBackend(EdgeConnectBackend):
