@@ -144,8 +144,9 @@ def train(args) -> dict:
 
 def _loop(args, name, log_dir, modules, step_fn, sample_fn):
     """Run ``step_fn`` to ``args.steps`` with a progress bar, checkpoints and resume. With
-    ``args.max_minutes`` the step count is fixed after 20 timed steps to fit the budget (every
-    model in one loop still trains the same steps); ``args.steps`` is updated in place."""
+    ``args.max_minutes`` the step count is planned after 20 timed steps to fit the budget and
+    re-planned every 25 steps (every model in one loop still trains the same steps);
+    ``args.steps`` is updated in place."""
     logger = Logger(log_dir, args.resume, name)
     ckpt = _ckpt(log_dir, name)
     start, before = _resume(ckpt, modules, args.resume)  # wall time accumulates over resumes
@@ -154,6 +155,7 @@ def _loop(args, name, log_dir, modules, step_fn, sample_fn):
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc=name)
     step = start
     t_probe = None
+    cap = args.steps
     while step < args.steps:
         parts = step_fn(step)
         logger.log(step + 1, parts)
@@ -161,10 +163,12 @@ def _loop(args, name, log_dir, modules, step_fn, sample_fn):
         bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
         if budget and step - start == 4:
             t_probe = time.time()  # after warm-up (cudnn autotune, allocations)
-        if budget and t_probe is not None and step - start == 24:
-            per = (time.time() - t_probe) / 20
+        if budget and t_probe is not None and step - start >= 24 and (step - start) % 25 == 24:
+            # re-planned every 25 steps from the pace so far: a machine that gets busier
+            # (or quieter) mid-run still ends near the budget, never past the asked steps
+            per = (time.time() - t_probe) / (step - start - 4)
             left = budget * 60 - (time.time() - t0)
-            args.steps = min(args.steps, step + 1 + max(int(left / per * 0.97), 1))
+            args.steps = min(cap, step + 1 + max(int(left / per * 0.97), 1))
             bar.total = args.steps
         if (step + 1) % args.sample_every == 0 or step + 1 == args.steps:
             save_png(log_dir / f"{name}_samples_{step + 1:06d}.png", sample_fn())

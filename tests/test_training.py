@@ -170,3 +170,25 @@ def test_residual_model_refines_telea_of_the_whole_region(tmp_path, settings_env
     assert np.abs(out.astype(int) - telea.astype(int))[ring].max() <= 1
     two_pass = get_backend("telea")(np.where(hidden[..., None], telea, img), ring)
     assert np.abs(two_pass.astype(int) - telea.astype(int))[ring].max() > 8
+
+
+def test_time_budget_replans_when_the_machine_slows(tmp_path, monkeypatch):
+    """--max-minutes plans the steps from the pace of the first 20 and re-plans every 25: a
+    run whose steps get 4x slower mid-way still ends near its budget (a fixed plan would run
+    to the first estimate, here far past it). A fake clock makes this exact."""
+    import types
+
+    from models import train as tr
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(tr.time, "time", lambda: clock["t"])
+
+    def step_fn(step):
+        clock["t"] += 1.0 if step < 100 else 4.0  # seconds per step
+        return {"loss": 0.0}
+
+    args = types.SimpleNamespace(steps=10_000, max_minutes=10, resume=False, sample_every=10**6)
+    wall = tr._loop(args, "t", tmp_path, {"m": torch.nn.Linear(1, 1)}, step_fn,
+                    lambda: np.zeros((4, 4, 3), np.uint8))
+    assert 520 <= wall <= 640  # a 600-s budget
+    assert 200 < args.steps < 240  # 100 fast steps, then about 500 s / 4 s
