@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from stager import __version__
 
@@ -63,7 +64,10 @@ def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # readers take no write lock (WAL lets them run beside a writer); writers take
+            # it at BEGIN so a lock upgrade can never fail half-way
+            read = conn.get_execution_options().get("stager_read_only")
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
     else:
         try:
             engine = create_engine(url, pool_pre_ping=True, pool_size=40, max_overflow=20)
@@ -79,6 +83,11 @@ class Store:
         self.url = url
         self.engine = make_engine(url, busy_timeout_ms)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.ReadSession = sessionmaker(self.engine.execution_options(stager_read_only=True),
+                                        expire_on_commit=False)
+        # SQLite has one writer at a time; this process's writers queue on a lock instead of
+        # polling the file lock in SQLite's busy handler (sleeps of up to 100 ms each)
+        self._write_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         try:
             self._init_schema()
         except OperationalError as exc:
@@ -102,9 +111,13 @@ class Store:
                 row.value = str(target)
 
     @contextmanager
-    def session(self):
-        """A transaction: commits on success, rolls back on error."""
-        s: Session = self.Session()
+    def session(self, read_only: bool = False):
+        """A transaction: commits on success, rolls back on error. ``read_only``: a reader's
+        transaction (on SQLite, no write lock)."""
+        lock = None if read_only else self._write_lock
+        if lock is not None:
+            lock.acquire()
+        s: Session = (self.ReadSession if read_only else self.Session)()
         try:
             yield s
             s.commit()
@@ -123,6 +136,8 @@ class Store:
             raise
         finally:
             s.close()
+            if lock is not None:
+                lock.release()
 
     # ------------------------------------------------------------------ items
     def add_item(self, product: str, scene: str, system: str, path: str | Path, image_hash: str,
@@ -146,7 +161,7 @@ class Store:
             return it.id
 
     def pool_items(self) -> list[Item]:
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             return list(s.scalars(select(Item).where(Item.in_pool == 1)))
 
     # ------------------------------------------------------------------ campaigns
@@ -176,7 +191,7 @@ class Store:
             return c.id
 
     def campaign(self, name_or_id: str | int | None = None) -> Campaign:
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             q = select(Campaign)
             if name_or_id is None:
                 c = s.scalar(q.order_by(Campaign.id.desc()))
@@ -190,7 +205,7 @@ class Store:
             return c
 
     def campaigns(self) -> list[Campaign]:
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             return list(s.scalars(select(Campaign).order_by(Campaign.id)))
 
     def set_status(self, campaign_id: int, status: str) -> None:
@@ -228,7 +243,7 @@ class Store:
                         ) -> tuple[Comparison | None, int, int]:
         """(next unvoted comparison for the auditor or None, done, total); comparisons whose
         public id is in ``exclude`` (skipped ones) are passed over."""
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             total = s.scalar(select(func.count()).select_from(Comparison)
                              .where(Comparison.campaign_id == campaign_id)) or 0
             aid = s.scalar(select(Auditor.id).where(Auditor.name == auditor))
@@ -242,13 +257,14 @@ class Store:
                                        Comparison.campaign_id == campaign_id)) or 0
             if exclude:
                 q = q.where(Comparison.public_id.not_in(list(exclude)))
-            c = s.scalar(q.order_by(Comparison.position).limit(1))
-            if c is not None:
-                c.left_item, c.right_item  # load for the caller  # noqa: B018
+            # both items in the same query (the caller shows them)
+            c = s.scalar(q.options(joinedload(Comparison.left_item),
+                                   joinedload(Comparison.right_item))
+                         .order_by(Comparison.position).limit(1))
             return c, done, total
 
     def comparison(self, public_id: str) -> Comparison:
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             c = s.scalar(select(Comparison).where(Comparison.public_id == public_id))
             if c is None:
                 raise AuditError(f"unknown comparison {public_id!r}")
@@ -257,17 +273,19 @@ class Store:
 
     def record_vote(self, public_id: str, auditor: str, outcome: str, shown_at: dt.datetime,
                     comment: str = "", source: str = "name",
-                    answered_at: dt.datetime | None = None) -> tuple[bool, str]:
-        """Store a vote. Returns (True, "recorded") or (False, "already voted"); raises
-        ``AuditError`` for an unknown comparison, a closed campaign, a bad outcome or no
-        identity."""
+                    answered_at: dt.datetime | None = None,
+                    campaign_id: int | None = None) -> tuple[bool, str]:
+        """Store a vote. Returns (True, "recorded") once it is committed, or (False, "already
+        voted"); raises ``AuditError`` for an unknown comparison (or, with ``campaign_id``,
+        one of another campaign), a closed campaign, a bad outcome or no identity."""
         if outcome not in OUTCOMES:
             raise AuditError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
         answered_at = answered_at or utcnow()
         with self.session() as s:
             cmp_ = s.scalar(select(Comparison).where(Comparison.public_id == public_id))
-            if cmp_ is None:
-                raise AuditError(f"unknown comparison {public_id!r}: nothing was saved")
+            if cmp_ is None or (campaign_id is not None and cmp_.campaign_id != campaign_id):
+                raise AuditError(f"unknown comparison {str(public_id)[:40]!r} in this campaign: "
+                                 "nothing was saved")
             status = s.scalar(select(Campaign.status).where(Campaign.id == cmp_.campaign_id))
             if status != "open":
                 raise AuditError("this campaign is closed: votes are no longer accepted")
@@ -285,7 +303,7 @@ class Store:
     def votes(self, campaign_id: int, include_simulated: bool = True) -> list[dict]:
         """Every vote of a campaign joined with what was shown (for statistics and CSV); each
         says whether a simulated auditor cast it. ``include_simulated=False``: people only."""
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             q = (select(Vote, Comparison, Auditor)
                  .join(Comparison, Vote.comparison_id == Comparison.id)
                  .join(Auditor, Vote.auditor_id == Auditor.id)
@@ -310,11 +328,17 @@ class Store:
 
 
 _STORES: dict[str, Store] = {}
+_STORES_LOCK = threading.Lock()
 
 
 def get_store(url: str) -> Store:
     """One ``Store`` (engine, pool, schema check) per URL for the process; the app's handlers
-    call this on every vote instead of building a new engine each time."""
-    if url not in _STORES:
-        _STORES[url] = Store(url)
-    return _STORES[url]
+    call this on every vote instead of building a new engine each time. Thread-safe: the
+    first votes of many auditors at once build it once."""
+    got = _STORES.get(url)
+    if got is None:
+        with _STORES_LOCK:
+            got = _STORES.get(url)
+            if got is None:
+                got = _STORES[url] = Store(url)
+    return got
