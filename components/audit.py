@@ -1,20 +1,30 @@
 """Voting tab: blind A/B comparisons (no system names, neutral image names), keyboard
 shortcuts (A, B, T for tie, X for both bad, S to skip), progress, comment, identity from the
-app's login or a name field. A double click cannot vote twice: the database refuses it."""
+app's login or a name field. A double click cannot vote twice: the database refuses it.
+
+Also the scripted-vote API (``/next_pair``, ``/vote``): the same identity rules, the same
+store calls and the same display copies as the tab. A vote is acknowledged only after its
+transaction has committed."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
 
-from db.schema import utcnow
+from db.schema import OUTCOMES, utcnow
 from db.store import AuditError, get_store
 from stager.config import get_settings
 
 from . import register
 from .common import UserError, friendly, public_image
+
+#: the voting events skip the queue: each is a few ms of database work, answered in the
+#: response to one POST (no queue round trip, no event stream), never behind model jobs
+AUDIT_QUEUE = {"queue": False}
 
 KEYS_JS = """
 () => {
@@ -155,6 +165,64 @@ def refresh_lists():
     return gr.update(choices=open_, value=open_[0] if len(open_) == 1 else None)
 
 
+# ---------------------------------------------------------------- scripted-vote API
+_SHOWN: OrderedDict = OrderedDict()  # (auditor, public id) -> when the API handed it out
+_SHOWN_LOCK = threading.Lock()
+_SHOWN_MAX = 100_000
+
+
+def _shown(who: str, public_id: str, when: dt.datetime | None = None) -> dt.datetime | None:
+    """Remember (``when`` given) or take back when a pair was handed to an auditor by the
+    API, so a scripted vote's lead time is measured like the tab's."""
+    with _SHOWN_LOCK:
+        if when is not None:
+            _SHOWN[(who, public_id)] = when
+            while len(_SHOWN) > _SHOWN_MAX:
+                _SHOWN.popitem(last=False)
+            return when
+        return _SHOWN.pop((who, public_id), None)
+
+
+def _api_pair(cid: int, who: str) -> tuple[dict, str | None, str | None]:
+    cmp_, done, total = _store().next_comparison(cid, who)
+    info = {"campaign": cid, "auditor": who, "done": done, "total": total,
+            "comparison": None if cmp_ is None else cmp_.public_id}
+    if cmp_ is None:
+        return info, None, None
+    _shown(who, cmp_.public_id, utcnow())
+    return info, display_image(cmp_.left_item), display_image(cmp_.right_item)
+
+
+@friendly
+def api_next_pair(campaign: str, auditor: str, request: gr.Request = None):
+    """``/next_pair``: -> ({campaign, auditor, comparison, done, total}, image A, image B).
+    ``comparison`` is None (and the images too) when the auditor has judged everything."""
+    who, _ = identity(auditor, request)
+    return _api_pair(_resolve(campaign), who)
+
+
+@friendly
+def api_vote(campaign: str, auditor: str, comparison: str, outcome: str, comment: str = "",
+             request: gr.Request = None):
+    """``/vote``: store one vote, then -> ({saved, message, next pair as /next_pair}, image A,
+    image B) of the auditor's next comparison. ``saved`` is True only once the vote is
+    committed; a second vote on the same comparison is refused (saved False)."""
+    who, source = identity(auditor, request)
+    cid = _resolve(campaign)
+    if outcome not in OUTCOMES:
+        raise UserError(f"outcome {str(outcome)[:20]!r} is not one of {', '.join(OUTCOMES)}")
+    if not isinstance(comparison, str) or not comparison.strip():
+        raise UserError("give the comparison id that /next_pair returned")
+    if len(comment or "") > 2000:
+        raise UserError("the comment is too long (2000 characters at most)")
+    now = utcnow()
+    shown = _shown(who, comparison.strip()) or now
+    ok, msg = _store().record_vote(comparison.strip(), who, outcome, shown, comment or "",
+                                   source, answered_at=now, campaign_id=cid)
+    info, a, b = _api_pair(cid, who)
+    return {"saved": ok, "message": msg, **info}, a, b
+
+
 def render():
     with gr.Column(elem_id="audit-tab"):
         gr.Markdown("### Blind A/B audit\nKeys: **A** left better · **B** right better · **T** tie · "
@@ -191,9 +259,10 @@ def listen():
     campaign, name, cur = get("audit_campaign"), get("audit_name"), get("audit_cur")
     outs = [name, cur, get("audit_left"), get("audit_right"), get("audit_progress"),
             get("audit_msg"), get("audit_comment")]
-    get("audit_start").click(next_item, [campaign, name, cur], outs)
+    get("audit_start").click(next_item, [campaign, name, cur], outs, **AUDIT_QUEUE)
     for button, outcome in zip(get("audit_buttons"), ("left", "right", "tie", "both_bad")):
         # trigger_mode="once": extra clicks while a vote is in flight are dropped
         button.click(vote(outcome), [campaign, name, cur, get("audit_comment")], outs,
-                     trigger_mode="once")
-    get("audit_skip").click(skip, [campaign, name, cur], outs, trigger_mode="once")
+                     trigger_mode="once", **AUDIT_QUEUE)
+    get("audit_skip").click(skip, [campaign, name, cur], outs, trigger_mode="once",
+                            **AUDIT_QUEUE)

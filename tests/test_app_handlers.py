@@ -346,6 +346,47 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path, settings_env):
     assert store.votes(cid2)[0]["auditor"] == "logged-in"
 
 
+def test_vote_api_identity_rules_and_acknowledgement(settings_env):
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from db.store import SIMULATED
+    from tests.conftest import image_campaign
+
+    store, cid, _ = image_campaign("api-votes", ("apiA", "apiB"), n=3, seed=21)
+    _, other, _ = image_campaign("api-other", ("apiC", "apiD"), n=1, seed=22)
+    label = str(cid)  # the id alone names the campaign too
+    with pytest.raises(gr.Error, match="enter your name"):
+        audit.api_next_pair(label, "")
+    info, a, b = audit.api_next_pair(label, "scripted")
+    assert info["done"] == 0 and info["total"] == 3 and a.endswith(".jpg") and "api" not in a
+    first = info["comparison"]
+    with pytest.raises(gr.Error, match="outcome"):
+        audit.api_vote(label, "scripted", first, "better")
+    foreign = store.next_comparison(other, "scripted")[0].public_id
+    with pytest.raises(gr.Error, match="unknown comparison"):  # another campaign's pair
+        audit.api_vote(label, "scripted", foreign, "left")
+    out, a2, _ = audit.api_vote(label, "scripted", first, "right", "ok")
+    assert out["saved"] is True and out["done"] == 1 and out["comparison"] != first
+    again, *_ = audit.api_vote(label, "scripted", first, "left")  # a retry of the same vote
+    assert again["saved"] is False
+    votes = store.votes(cid)
+    assert [(v["auditor"], v["outcome"], v["simulated"], v["comment"]) for v in votes] == \
+        [("scripted", "right", False, "ok")]
+    # a simulated auditor's name cannot vote through the API, nor a person as one
+    store.record_vote(out["comparison"], "sim-api", "left", dt.datetime(2026, 1, 1),
+                      source=SIMULATED)
+    with pytest.raises(gr.Error, match="simulated auditor"):
+        audit.api_vote(label, "sim-api", out["comparison"], "left")
+    # the login wins over the name; on a Space a login is required
+    out2, *_ = audit.api_vote(label, "ignored", out["comparison"], "tie", "",
+                              SimpleNamespace(username="carol"))
+    assert out2["saved"] and store.votes(cid)[-1]["auditor"] == "carol"
+    settings_env(SPACE_ID="someone/stager")
+    with pytest.raises(gr.Error, match="log in"):
+        audit.api_vote(label, "scripted", out["comparison"], "left")
+
+
 def test_skip_moves_on_and_the_skipped_pair_returns(catalog):
     from tests.conftest import image_campaign
 
