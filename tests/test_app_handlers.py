@@ -284,6 +284,22 @@ def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, sett
     assert any(r[0] == "mask proposals" and "GrabCut" in r[1] for r in rows)
 
 
+def test_status_table_wraps_and_keeps_the_whole_how_to_text(settings_env, tmp_path):
+    from components import get
+
+    settings_env(WEIGHTS_DIR=tmp_path)  # every trained model missing: the long how-to texts
+    with gr.Blocks():
+        status.render()
+    cfg = get("status_table").get_config()
+    assert cfg["wrap"] is True and cfg["max_chars"] is None
+    widths = [float(str(w).rstrip("%")) for w in cfg["column_widths"]]
+    assert len(widths) == 4 and widths[3] == max(widths) and widths[3] >= 50
+    assert sum(widths) <= 100
+    shown = [r[3] for r in cfg["value"]["data"]]
+    assert shown == [r[3] for r in status.rows()]  # nothing cut from the how-to text
+    assert max(map(len, shown)) > 100 and any("STAGER_" in t for t in shown)
+
+
 def _near(path_a, path_b) -> float:
     from stager.images import load_image
 
