@@ -55,13 +55,17 @@ def create_app(warm: bool = True) -> gr.Blocks:
     if warm:
         threading.Thread(target=warm_models, name="warm-models", daemon=True).start()
     st = get_settings()
-    st.public_dir.mkdir(parents=True, exist_ok=True)
-    # display copies are static files: handed out by URL as they are, never hashed or copied
-    # into Gradio's cache on every event (a vote hands out the next pair's two images)
-    gr.set_static_paths([str(st.public_dir)])
+    serve_public_as_static(st)
     demo = build(concurrency=st.app_concurrency)
     demo.queue(default_concurrency_limit=st.app_concurrency)
     return demo
+
+
+def serve_public_as_static(st: Settings) -> None:
+    """Display copies are static files: handed out by URL as they are, never hashed or copied
+    into Gradio's cache on every event (each vote hands out the next pair's two images)."""
+    st.public_dir.mkdir(parents=True, exist_ok=True)
+    gr.set_static_paths([str(st.public_dir)])
 
 
 def blocked_paths(st: Settings) -> list[str]:

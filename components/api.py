@@ -130,13 +130,19 @@ def render_and_listen():
     b3.click(api_stage, [pid, sid, pts, names, upload], [out_json, out_img, out_gal],
              api_name="stage", concurrency_id="models")
 
+    render_vote_api()
+
+
+def render_vote_api():
+    """The scripted-vote endpoints alone (the app calls this; so does the audit-only test
+    server of the kill -9 test, which needs no catalog)."""
     with gr.Column(visible=False):
         campaign, auditor, comparison = gr.Textbox(), gr.Textbox(), gr.Textbox()
         outcome, comment = gr.Textbox(), gr.Textbox()
         pair, img_a, img_b = gr.JSON(), gr.Image(type="filepath"), gr.Image(type="filepath")
         b4, b5 = gr.Button(), gr.Button()
-    # votes are light database work: they share the audit group's concurrency, never wait
-    # behind model jobs
+    # votes are light database work: like the tab's voting events they skip the queue, so
+    # they never wait behind model jobs
     b4.click(audit.api_next_pair, [campaign, auditor], [pair, img_a, img_b],
              api_name="next_pair", **audit.AUDIT_QUEUE)
     b5.click(audit.api_vote, [campaign, auditor, comparison, outcome, comment],
