@@ -80,13 +80,22 @@ def _progress_html(done: int, total: int) -> str:
             f"<small>{done} of {total} judged</small>")
 
 
-def _resolve(campaign: str | None) -> int:
-    """The chosen campaign's id; refused when none is chosen or it is closed (the campaign is
-    always the one visible in the list, never picked silently)."""
+def _campaign_id(campaign: str | None) -> int:
+    """The id in a campaign label (``"3: paper"`` or ``"3"``), not yet looked up."""
     if not campaign:
         raise UserError("choose a campaign in the list first")
     try:
-        cid = int(str(campaign).split(":")[0])
+        return int(str(campaign).split(":")[0])
+    except ValueError:
+        raise UserError("that campaign does not exist: reload the page and choose another") \
+            from None
+
+
+def _resolve(campaign: str | None) -> int:
+    """The chosen campaign's id; refused when none is chosen or it is closed (the campaign is
+    always the one visible in the list, never picked silently)."""
+    cid = _campaign_id(campaign)
+    try:
         status = _store().campaign(cid).status
     except (ValueError, AuditError):
         raise UserError("that campaign does not exist: reload the page and choose another") from None
@@ -208,7 +217,7 @@ def api_vote(campaign: str, auditor: str, comparison: str, outcome: str, comment
     image B) of the auditor's next comparison. ``saved`` is True only once the vote is
     committed; a second vote on the same comparison is refused (saved False)."""
     who, source = identity(auditor, request)
-    cid = _resolve(campaign)
+    cid = _campaign_id(campaign)  # record_vote checks that it holds the comparison and is open
     if outcome not in OUTCOMES:
         raise UserError(f"outcome {str(outcome)[:20]!r} is not one of {', '.join(OUTCOMES)}")
     if not isinstance(comparison, str) or not comparison.strip():

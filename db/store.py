@@ -87,6 +87,7 @@ class Store:
                                         expire_on_commit=False)
         # SQLite has one writer at a time; this process's writers queue on a lock instead of
         # polling the file lock in SQLite's busy handler (sleeps of up to 100 ms each)
+        self._totals: dict[int, int] = {}  # campaign id -> its number of comparisons
         self._write_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         try:
             self._init_schema()
@@ -244,8 +245,12 @@ class Store:
         """(next unvoted comparison for the auditor or None, done, total); comparisons whose
         public id is in ``exclude`` (skipped ones) are passed over."""
         with self.session(read_only=True) as s:
-            total = s.scalar(select(func.count()).select_from(Comparison)
-                             .where(Comparison.campaign_id == campaign_id)) or 0
+            total = self._totals.get(campaign_id)
+            if total is None:  # a campaign's comparisons are made once, all together
+                total = s.scalar(select(func.count()).select_from(Comparison)
+                                 .where(Comparison.campaign_id == campaign_id)) or 0
+                if total:
+                    self._totals[campaign_id] = total
             aid = s.scalar(select(Auditor.id).where(Auditor.name == auditor))
             voted = select(Vote.comparison_id).where(Vote.auditor_id == aid) if aid else None
             q = select(Comparison).where(Comparison.campaign_id == campaign_id)
@@ -282,17 +287,18 @@ class Store:
             raise AuditError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
         answered_at = answered_at or utcnow()
         with self.session() as s:
-            cmp_ = s.scalar(select(Comparison).where(Comparison.public_id == public_id))
-            if cmp_ is None or (campaign_id is not None and cmp_.campaign_id != campaign_id):
+            got = s.execute(select(Comparison.id, Comparison.campaign_id, Campaign.status)
+                            .join(Campaign, Campaign.id == Comparison.campaign_id)
+                            .where(Comparison.public_id == public_id)).first()
+            if got is None or (campaign_id is not None and got.campaign_id != campaign_id):
                 raise AuditError(f"unknown comparison {str(public_id)[:40]!r} in this campaign: "
                                  "nothing was saved")
-            status = s.scalar(select(Campaign.status).where(Campaign.id == cmp_.campaign_id))
-            if status != "open":
+            if got.status != "open":
                 raise AuditError("this campaign is closed: votes are no longer accepted")
             aid = self.auditor_id(s, auditor, source)
             try:
                 with s.begin_nested():
-                    s.add(Vote(comparison_id=cmp_.id, auditor_id=aid, outcome=outcome,
+                    s.add(Vote(comparison_id=got.id, auditor_id=aid, outcome=outcome,
                                shown_at=shown_at, answered_at=answered_at,
                                lead_ms=max(0.0, (answered_at - shown_at).total_seconds() * 1000),
                                app_version=__version__, comment=comment[:2000]))

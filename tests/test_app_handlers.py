@@ -398,9 +398,17 @@ def test_vote_api_identity_rules_and_acknowledgement(settings_env):
     out2, *_ = audit.api_vote(label, "ignored", out["comparison"], "tie", "",
                               SimpleNamespace(username="carol"))
     assert out2["saved"] and store.votes(cid)[-1]["auditor"] == "carol"
+    with pytest.raises(gr.Error, match="does not exist"):
+        audit.api_vote("not a campaign", "scripted", out["comparison"], "left")
     settings_env(SPACE_ID="someone/stager")
     with pytest.raises(gr.Error, match="log in"):
         audit.api_vote(label, "scripted", out["comparison"], "left")
+    store.set_status(cid, "closed")
+    with pytest.raises(gr.Error, match="closed"):
+        audit.api_vote(label, "", out["comparison"], "left", "", SimpleNamespace(username="d"))
+    with pytest.raises(gr.Error, match="closed"):
+        audit.api_next_pair(label, "", SimpleNamespace(username="d"))
+    assert len(store.votes(cid)) == 3
 
 
 def test_skip_moves_on_and_the_skipped_pair_returns(catalog):
