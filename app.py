@@ -54,6 +54,9 @@ def create_app(warm: bool = True) -> gr.Blocks:
     ctx.retriever  # noqa: B018 - build or load the faiss index before the first request
     if warm:
         threading.Thread(target=warm_models, name="warm-models", daemon=True).start()
+    from components.audit import warm_display_copies
+
+    threading.Thread(target=warm_display_copies, name="warm-display", daemon=True).start()
     st = get_settings()
     serve_public_as_static(st)
     demo = build(concurrency=st.app_concurrency)

@@ -9,6 +9,7 @@ transaction has committed."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -21,6 +22,8 @@ from stager.config import get_settings
 
 from . import register
 from .common import UserError, friendly, public_image
+
+log = logging.getLogger("stager.app")
 
 #: the voting events skip the queue: each is a few ms of database work, answered in the
 #: response to one POST (no queue round trip, no event stream), never behind model jobs
@@ -167,10 +170,36 @@ def skip(campaign, name, cur, request: gr.Request = None):
     return (*out[:5], f"Skipped: it comes back later. {out[5]}", out[6])
 
 
+_WARMED: set[int] = set()
+_WARM_LOCK = threading.Lock()
+
+
+def warm_display_copies() -> int:
+    """Make the display copies of every open campaign's images not made yet (at start-up and
+    when a page load finds a new campaign, in the background), so no vote waits for a JPEG
+    to be encoded. Returns the number of images checked."""
+    with _WARM_LOCK:
+        n = 0
+        try:
+            for c in _store().campaigns():
+                if c.status != "open" or c.id in _WARMED:
+                    continue
+                for item in _store().campaign_items(c.id):
+                    display_image(item)
+                    n += 1
+                _WARMED.add(c.id)
+        except Exception as exc:  # noqa: BLE001 - best effort: a vote makes a missing copy
+            log.warning("display copies not made in advance: %s", exc)
+        return n
+
+
 def refresh_lists():
     """On page load: the current campaign lists (campaigns made after the server started
-    appear); an only open campaign is chosen, visibly."""
+    appear); an only open campaign is chosen, visibly. A new campaign's display copies are
+    made in the background."""
     open_ = campaign_choices(open_only=True)
+    if any(int(c.split(":")[0]) not in _WARMED for c in open_):
+        threading.Thread(target=warm_display_copies, name="warm-display", daemon=True).start()
     return gr.update(choices=open_, value=open_[0] if len(open_) == 1 else None)
 
 

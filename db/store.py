@@ -268,6 +268,16 @@ class Store:
                          .order_by(Comparison.position).limit(1))
             return c, done, total
 
+    def campaign_items(self, campaign_id: int) -> list[Item]:
+        """Every item a campaign shows (each once), in presentation order."""
+        with self.session(read_only=True) as s:
+            rows = s.execute(select(Comparison.left_item_id, Comparison.right_item_id)
+                             .where(Comparison.campaign_id == campaign_id)
+                             .order_by(Comparison.position)).all()
+            order = list(dict.fromkeys(i for row in rows for i in row))
+            items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_(order)))}
+            return [items[i] for i in order]
+
     def comparison(self, public_id: str) -> Comparison:
         with self.session(read_only=True) as s:
             c = s.scalar(select(Comparison).where(Comparison.public_id == public_id))

@@ -411,6 +411,22 @@ def test_vote_api_identity_rules_and_acknowledgement(settings_env):
     assert len(store.votes(cid)) == 3
 
 
+def test_display_copies_are_made_before_the_first_vote():
+    from stager.config import get_settings
+    from tests.conftest import image_campaign
+
+    store, cid, _ = image_campaign("warm", ("warmA", "warmB"), n=3, seed=41)
+    public = get_settings().public_dir / "audit"
+    before = set(public.glob("*.jpg")) if public.is_dir() else set()
+    audit.warm_display_copies()
+    made = {str(p) for p in set(public.glob("*.jpg")) - before}
+    mine = {audit.display_image(item) for item in store.campaign_items(cid)}
+    assert len(mine) == 6 and mine <= made  # made by the warm-up, not by a vote
+    _, _, left, right, *_ = audit.next_item(f"{cid}: warm", "early", {})
+    assert {left, right} <= mine
+    assert audit.warm_display_copies() == 0  # once per campaign
+
+
 def test_skip_moves_on_and_the_skipped_pair_returns(catalog):
     from tests.conftest import image_campaign
 
