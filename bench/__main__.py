@@ -80,8 +80,12 @@ def figures(name: str, d: dict) -> list[dict]:
                 fig(f"report over {d['report_votes']} votes, 1000 bootstrap rounds", d["report_s"],
                     "s", target="< 10")]
     if name == "vote_http":
+        rounds = d.get("rounds", 1)
         return [fig(f"vote through the server p95, {d['auditors']} concurrent auditors "
-                    "(next pair's images downloaded)", d["p95_ms"], "ms", target="<= 300"),
+                    f"(next pair's images downloaded), {rounds} rounds pooled", d["p95_ms"], "ms",
+                    target="<= 300"),
+                fig("vote through the server p95, median of the rounds",
+                    d.get("p95_median_of_rounds_ms", d["p95_ms"]), "ms", target="<= 300"),
                 fig("vote through the server p50", d["p50_ms"], "ms"),
                 fig(f"votes per second through the server, {d['auditors']} auditors",
                     d["votes_per_s"], "votes/s"),
