@@ -82,7 +82,7 @@ def main(auditors: int = 16, samples: int = 16, data: str | None = None,
     t0 = time.perf_counter()
     made = subprocess.run([sys.executable, "-m", "stager", "audit", "create", "--name", CAMPAIGN,
                            "--samples", str(samples)], cwd=ROOT, env=env, capture_output=True,
-                          text=True)
+                          text=True, check=False)
     if made.returncode and "already exists" not in made.stderr:
         raise RuntimeError(f"audit create failed: {made.stderr.strip()[-500:]}")
     setup_s = time.perf_counter() - t0

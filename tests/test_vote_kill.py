@@ -131,7 +131,7 @@ def test_killed_server_keeps_every_acknowledged_vote(tmp_path, monkeypatch):
             t.start()
         for t in threads:
             t.join(60)
-        name, comparison, outcome = acked[0]
+        name, comparison, _ = acked[0]
         retry = _post(url, "vote", [str(cid), name, comparison, "tie", ""], "retry")[0]
         assert retry["saved"] is False
     finally:
