@@ -54,10 +54,21 @@ def create_app(warm: bool = True) -> gr.Blocks:
     ctx.retriever  # noqa: B018 - build or load the faiss index before the first request
     if warm:
         threading.Thread(target=warm_models, name="warm-models", daemon=True).start()
+    from components.audit import warm_display_copies
+
+    threading.Thread(target=warm_display_copies, name="warm-display", daemon=True).start()
     st = get_settings()
+    serve_public_as_static(st)
     demo = build(concurrency=st.app_concurrency)
     demo.queue(default_concurrency_limit=st.app_concurrency)
     return demo
+
+
+def serve_public_as_static(st: Settings) -> None:
+    """Display copies are static files: handed out by URL as they are, never hashed or copied
+    into Gradio's cache on every event (each vote hands out the next pair's two images)."""
+    st.public_dir.mkdir(parents=True, exist_ok=True)
+    gr.set_static_paths([str(st.public_dir)])
 
 
 def blocked_paths(st: Settings) -> list[str]:

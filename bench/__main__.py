@@ -24,7 +24,8 @@ sys.path.insert(0, str(BENCH))
 
 import common  # noqa: E402
 
-ORDER = ("pipeline", "models", "fill", "parallax", "app", "audit", "retrieval", "batch")
+ORDER = ("pipeline", "models", "fill", "parallax", "app", "audit", "vote_http", "retrieval",
+         "batch")
 QUICK = ("retrieval", "batch")
 
 
@@ -78,6 +79,17 @@ def figures(name: str, d: dict) -> list[dict]:
                 fig("votes per second, 32 threads", d["votes_per_s"], "votes/s"),
                 fig(f"report over {d['report_votes']} votes, 1000 bootstrap rounds", d["report_s"],
                     "s", target="< 10")]
+    if name == "vote_http":
+        rounds = d.get("rounds", 1)
+        return [fig(f"vote through the server p95, {d['auditors']} concurrent auditors "
+                    f"(next pair's images downloaded), {rounds} rounds pooled", d["p95_ms"], "ms",
+                    target="<= 300"),
+                fig("vote through the server p95, median of the rounds",
+                    d.get("p95_median_of_rounds_ms", d["p95_ms"]), "ms", target="<= 300"),
+                fig("vote through the server p50", d["p50_ms"], "ms"),
+                fig(f"votes per second through the server, {d['auditors']} auditors",
+                    d["votes_per_s"], "votes/s"),
+                fig("server CPU per vote", d["server_cpu_ms_per_vote"], "ms")]
     if name == "fill":
         return [fig("EdgeConnect fill, 1024-px photo, 300-px product (native)",
                     d["edgeconnect_cap768"]["median_ms"], "ms", "Telea, same fill",
@@ -156,6 +168,11 @@ NOTES = {
     "batch": "Each run is `python -m stager batch` in a fresh process (wall time includes start-up"
              "); products are the default catalog's 60 photos cycled under new names; local "
              "EdgeConnect uses one torch thread; Ray runs a local Ray, 2 actors x 0.5 CPU.",
+    "vote_http": "A real `python app.py` on a free port and a campaign from `python -m stager "
+                 "audit create`; 16 auditor threads vote with no pause between votes (a "
+                 "saturation test: real auditors look at each pair first), each vote one POST "
+                 "as the page sends it plus the next pair's two images downloaded. Clients "
+                 "and server share the cores, and the server is one Python process.",
     "models": "Torch timings suffer most from other users' load: two torch threads on two busy "
               "cores wait on each other. The 2026-11-27 suite run of pipeline, models, app and "
               "audit met a load average of 4 to 5.6 (read with uptime; the stamp did not record "

@@ -1,7 +1,7 @@
 """Issue 10 benchmark (partial): one vote as the app's handler does it (record the vote, pick
 the next pair, hand out the two display copies from the public folder) under 16 concurrent
-auditors on SQLite. It measures the server side only, not the HTTP/queue round trip that the
-issue's 300 ms p95 target is about.
+auditors on SQLite. It measures the handler only; ``bench_vote_http.py`` measures votes end
+to end through a real server, which the issue's 300 ms p95 target is about.
 
     python bench/bench_vote_handler.py
 """

@@ -1,4 +1,5 @@
-"""The documented API for scripts and ``gradio_client``: /retrieve, /propose, /stage.
+"""The documented API for scripts and ``gradio_client``: /retrieve, /propose, /stage, and the
+scripted-vote pair /next_pair, /vote (handlers in ``components.audit``).
 
 They call the same library functions as the UI handlers; hidden components carry the values
 so images travel to remote clients as files. Products are catalog ids or uploaded images,
@@ -16,9 +17,10 @@ from stager.catalog import CatalogError
 from stager.images import load_image, overlay
 from stager.pipeline import StageRequest, StageResult, get_context, iter_outputs, prepare, report
 
+from . import audit
 from .common import UserError, friendly
 
-ENDPOINTS = ("retrieve", "propose", "stage")
+ENDPOINTS = ("retrieve", "propose", "stage", "next_pair", "vote")
 
 
 def _label(value) -> str:
@@ -127,3 +129,21 @@ def render_and_listen():
     b2.click(api_propose, [sid, pts], [out_json, out_img], api_name="propose")
     b3.click(api_stage, [pid, sid, pts, names, upload], [out_json, out_img, out_gal],
              api_name="stage", concurrency_id="models")
+
+    render_vote_api()
+
+
+def render_vote_api():
+    """The scripted-vote endpoints alone (the app calls this; so does the audit-only test
+    server of the kill -9 test, which needs no catalog)."""
+    with gr.Column(visible=False):
+        campaign, auditor, comparison = gr.Textbox(), gr.Textbox(), gr.Textbox()
+        outcome, comment = gr.Textbox(), gr.Textbox()
+        pair, img_a, img_b = gr.JSON(), gr.Image(type="filepath"), gr.Image(type="filepath")
+        b4, b5 = gr.Button(), gr.Button()
+    # votes are light database work: like the tab's voting events they skip the queue, so
+    # they never wait behind model jobs
+    b4.click(audit.api_next_pair, [campaign, auditor], [pair, img_a, img_b],
+             api_name="next_pair", **audit.AUDIT_QUEUE)
+    b5.click(audit.api_vote, [campaign, auditor, comparison, outcome, comment],
+             [pair, img_a, img_b], api_name="vote", **audit.AUDIT_QUEUE)

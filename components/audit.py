@@ -1,20 +1,33 @@
 """Voting tab: blind A/B comparisons (no system names, neutral image names), keyboard
 shortcuts (A, B, T for tie, X for both bad, S to skip), progress, comment, identity from the
-app's login or a name field. A double click cannot vote twice: the database refuses it."""
+app's login or a name field. A double click cannot vote twice: the database refuses it.
+
+Also the scripted-vote API (``/next_pair``, ``/vote``): the same identity rules, the same
+store calls and the same display copies as the tab. A vote is acknowledged only after its
+transaction has committed."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
 
-from db.schema import utcnow
+from db.schema import OUTCOMES, utcnow
 from db.store import AuditError, get_store
 from stager.config import get_settings
 
 from . import register
 from .common import UserError, friendly, public_image
+
+log = logging.getLogger("stager.app")
+
+#: the voting events skip the queue: each is a few ms of database work, answered in the
+#: response to one POST (no queue round trip, no event stream), never behind model jobs
+AUDIT_QUEUE = {"queue": False}
 
 KEYS_JS = """
 () => {
@@ -70,13 +83,22 @@ def _progress_html(done: int, total: int) -> str:
             f"<small>{done} of {total} judged</small>")
 
 
-def _resolve(campaign: str | None) -> int:
-    """The chosen campaign's id; refused when none is chosen or it is closed (the campaign is
-    always the one visible in the list, never picked silently)."""
+def _campaign_id(campaign: str | None) -> int:
+    """The id in a campaign label (``"3: paper"`` or ``"3"``), not yet looked up."""
     if not campaign:
         raise UserError("choose a campaign in the list first")
     try:
-        cid = int(str(campaign).split(":")[0])
+        return int(str(campaign).split(":")[0])
+    except ValueError:
+        raise UserError("that campaign does not exist: reload the page and choose another") \
+            from None
+
+
+def _resolve(campaign: str | None) -> int:
+    """The chosen campaign's id; refused when none is chosen or it is closed (the campaign is
+    always the one visible in the list, never picked silently)."""
+    cid = _campaign_id(campaign)
+    try:
         status = _store().campaign(cid).status
     except (ValueError, AuditError):
         raise UserError("that campaign does not exist: reload the page and choose another") from None
@@ -148,11 +170,95 @@ def skip(campaign, name, cur, request: gr.Request = None):
     return (*out[:5], f"Skipped: it comes back later. {out[5]}", out[6])
 
 
+_WARMED: set[int] = set()
+_WARM_LOCK = threading.Lock()
+
+
+def warm_display_copies() -> int:
+    """Make the display copies of every open campaign's images not made yet (at start-up and
+    when a page load finds a new campaign, in the background), so no vote waits for a JPEG
+    to be encoded. Returns the number of images checked."""
+    with _WARM_LOCK:
+        n = 0
+        try:
+            for c in _store().campaigns():
+                if c.status != "open" or c.id in _WARMED:
+                    continue
+                for item in _store().campaign_items(c.id):
+                    display_image(item)
+                    n += 1
+                _WARMED.add(c.id)
+        except Exception as exc:  # noqa: BLE001 - best effort: a vote makes a missing copy
+            log.warning("display copies not made in advance: %s", exc)
+        return n
+
+
 def refresh_lists():
     """On page load: the current campaign lists (campaigns made after the server started
-    appear); an only open campaign is chosen, visibly."""
+    appear); an only open campaign is chosen, visibly. A new campaign's display copies are
+    made in the background."""
     open_ = campaign_choices(open_only=True)
+    if any(int(c.split(":")[0]) not in _WARMED for c in open_):
+        threading.Thread(target=warm_display_copies, name="warm-display", daemon=True).start()
     return gr.update(choices=open_, value=open_[0] if len(open_) == 1 else None)
+
+
+# ---------------------------------------------------------------- scripted-vote API
+_SHOWN: OrderedDict = OrderedDict()  # (auditor, public id) -> when the API handed it out
+_SHOWN_LOCK = threading.Lock()
+_SHOWN_MAX = 100_000
+
+
+def _shown(who: str, public_id: str, when: dt.datetime | None = None) -> dt.datetime | None:
+    """Remember (``when`` given) or take back when a pair was handed to an auditor by the
+    API, so a scripted vote's lead time is measured like the tab's."""
+    with _SHOWN_LOCK:
+        if when is not None:
+            _SHOWN[(who, public_id)] = when
+            while len(_SHOWN) > _SHOWN_MAX:
+                _SHOWN.popitem(last=False)
+            return when
+        return _SHOWN.pop((who, public_id), None)
+
+
+def _api_pair(cid: int, who: str) -> tuple[dict, str | None, str | None]:
+    cmp_, done, total = _store().next_comparison(cid, who)
+    info = {"campaign": cid, "auditor": who, "done": done, "total": total,
+            "comparison": None if cmp_ is None else cmp_.public_id}
+    if cmp_ is None:
+        return info, None, None
+    _shown(who, cmp_.public_id, utcnow())
+    return info, display_image(cmp_.left_item), display_image(cmp_.right_item)
+
+
+@friendly
+def api_next_pair(campaign: str, auditor: str, request: gr.Request = None):
+    """``/next_pair``: -> ({campaign, auditor, comparison, done, total}, image A, image B).
+    ``comparison`` is None (and the images too) when the auditor has judged everything."""
+    who, _ = identity(auditor, request)
+    return _api_pair(_resolve(campaign), who)
+
+
+@friendly
+def api_vote(campaign: str, auditor: str, comparison: str, outcome: str, comment: str = "",
+             request: gr.Request = None):
+    """``/vote``: store one vote, then -> ({saved, message, next pair as /next_pair}, image A,
+    image B) of the auditor's next comparison. ``saved`` is True only once the vote is
+    committed; a second vote on the same comparison is refused (saved False)."""
+    who, source = identity(auditor, request)
+    cid = _campaign_id(campaign)  # record_vote checks that it holds the comparison and is open
+    if outcome not in OUTCOMES:
+        raise UserError(f"outcome {str(outcome)[:20]!r} is not one of {', '.join(OUTCOMES)}")
+    if not isinstance(comparison, str) or not comparison.strip():
+        raise UserError("give the comparison id that /next_pair returned")
+    if len(comment or "") > 2000:
+        raise UserError("the comment is too long (2000 characters at most)")
+    now = utcnow()
+    shown = _shown(who, comparison.strip()) or now
+    ok, msg = _store().record_vote(comparison.strip(), who, outcome, shown, comment or "",
+                                   source, answered_at=now, campaign_id=cid)
+    info, a, b = _api_pair(cid, who)
+    return {"saved": ok, "message": msg, **info}, a, b
 
 
 def render():
@@ -191,9 +297,10 @@ def listen():
     campaign, name, cur = get("audit_campaign"), get("audit_name"), get("audit_cur")
     outs = [name, cur, get("audit_left"), get("audit_right"), get("audit_progress"),
             get("audit_msg"), get("audit_comment")]
-    get("audit_start").click(next_item, [campaign, name, cur], outs)
+    get("audit_start").click(next_item, [campaign, name, cur], outs, **AUDIT_QUEUE)
     for button, outcome in zip(get("audit_buttons"), ("left", "right", "tie", "both_bad")):
         # trigger_mode="once": extra clicks while a vote is in flight are dropped
         button.click(vote(outcome), [campaign, name, cur, get("audit_comment")], outs,
-                     trigger_mode="once")
-    get("audit_skip").click(skip, [campaign, name, cur], outs, trigger_mode="once")
+                     trigger_mode="once", **AUDIT_QUEUE)
+    get("audit_skip").click(skip, [campaign, name, cur], outs, trigger_mode="once",
+                            **AUDIT_QUEUE)

@@ -11,6 +11,9 @@ from stager.segment import sam_status
 from . import register
 
 COLUMNS = ["component", "tier", "available", "detail / how to enable"]
+#: narrow name, tier and yes/no columns; the rest goes to the how-to text, which wraps
+#: (never cut: no ``max_chars``) so its setting names stay readable
+WIDTHS = ["18%", "17%", "9%", "56%"]
 
 
 def rows() -> list[list[str]]:
@@ -29,6 +32,7 @@ def render():
     gr.Markdown("### Models and tiers\nTrained compact weights ship with the app; pretrained "
                 "foundation models load when configured; classical fallbacks always work.")
     table = gr.Dataframe(value=rows(), headers=COLUMNS, interactive=False, wrap=True,
+                         column_widths=WIDTHS, max_chars=None, max_height=1200,
                          elem_id="status-table")
     refresh = gr.Button("Refresh", size="sm")
     register(status_table=table, status_refresh=refresh)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from stager import __version__
 
@@ -63,7 +64,10 @@ def make_engine(url: str, busy_timeout_ms: int = 30_000) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # readers take no write lock (WAL lets them run beside a writer); writers take
+            # it at BEGIN so a lock upgrade can never fail half-way
+            read = conn.get_execution_options().get("stager_read_only")
+            conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
     else:
         try:
             engine = create_engine(url, pool_pre_ping=True, pool_size=40, max_overflow=20)
@@ -79,6 +83,12 @@ class Store:
         self.url = url
         self.engine = make_engine(url, busy_timeout_ms)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self.ReadSession = sessionmaker(self.engine.execution_options(stager_read_only=True),
+                                        expire_on_commit=False)
+        # SQLite has one writer at a time; this process's writers queue on a lock instead of
+        # polling the file lock in SQLite's busy handler (sleeps of up to 100 ms each)
+        self._totals: dict[int, int] = {}  # campaign id -> its number of comparisons
+        self._write_lock = threading.RLock() if self.engine.dialect.name == "sqlite" else None
         try:
             self._init_schema()
         except OperationalError as exc:
@@ -102,9 +112,13 @@ class Store:
                 row.value = str(target)
 
     @contextmanager
-    def session(self):
-        """A transaction: commits on success, rolls back on error."""
-        s: Session = self.Session()
+    def session(self, read_only: bool = False):
+        """A transaction: commits on success, rolls back on error. ``read_only``: a reader's
+        transaction (on SQLite, no write lock)."""
+        lock = None if read_only else self._write_lock
+        if lock is not None:
+            lock.acquire()
+        s: Session = (self.ReadSession if read_only else self.Session)()
         try:
             yield s
             s.commit()
@@ -123,6 +137,8 @@ class Store:
             raise
         finally:
             s.close()
+            if lock is not None:
+                lock.release()
 
     # ------------------------------------------------------------------ items
     def add_item(self, product: str, scene: str, system: str, path: str | Path, image_hash: str,
@@ -146,7 +162,7 @@ class Store:
             return it.id
 
     def pool_items(self) -> list[Item]:
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             return list(s.scalars(select(Item).where(Item.in_pool == 1)))
 
     # ------------------------------------------------------------------ campaigns
@@ -176,7 +192,7 @@ class Store:
             return c.id
 
     def campaign(self, name_or_id: str | int | None = None) -> Campaign:
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             q = select(Campaign)
             if name_or_id is None:
                 c = s.scalar(q.order_by(Campaign.id.desc()))
@@ -190,7 +206,7 @@ class Store:
             return c
 
     def campaigns(self) -> list[Campaign]:
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             return list(s.scalars(select(Campaign).order_by(Campaign.id)))
 
     def set_status(self, campaign_id: int, status: str) -> None:
@@ -228,9 +244,13 @@ class Store:
                         ) -> tuple[Comparison | None, int, int]:
         """(next unvoted comparison for the auditor or None, done, total); comparisons whose
         public id is in ``exclude`` (skipped ones) are passed over."""
-        with self.session() as s:
-            total = s.scalar(select(func.count()).select_from(Comparison)
-                             .where(Comparison.campaign_id == campaign_id)) or 0
+        with self.session(read_only=True) as s:
+            total = self._totals.get(campaign_id)
+            if total is None:  # a campaign's comparisons are made once, all together
+                total = s.scalar(select(func.count()).select_from(Comparison)
+                                 .where(Comparison.campaign_id == campaign_id)) or 0
+                if total:
+                    self._totals[campaign_id] = total
             aid = s.scalar(select(Auditor.id).where(Auditor.name == auditor))
             voted = select(Vote.comparison_id).where(Vote.auditor_id == aid) if aid else None
             q = select(Comparison).where(Comparison.campaign_id == campaign_id)
@@ -242,13 +262,24 @@ class Store:
                                        Comparison.campaign_id == campaign_id)) or 0
             if exclude:
                 q = q.where(Comparison.public_id.not_in(list(exclude)))
-            c = s.scalar(q.order_by(Comparison.position).limit(1))
-            if c is not None:
-                c.left_item, c.right_item  # load for the caller  # noqa: B018
+            # both items in the same query (the caller shows them)
+            c = s.scalar(q.options(joinedload(Comparison.left_item),
+                                   joinedload(Comparison.right_item))
+                         .order_by(Comparison.position).limit(1))
             return c, done, total
 
+    def campaign_items(self, campaign_id: int) -> list[Item]:
+        """Every item a campaign shows (each once), in presentation order."""
+        with self.session(read_only=True) as s:
+            rows = s.execute(select(Comparison.left_item_id, Comparison.right_item_id)
+                             .where(Comparison.campaign_id == campaign_id)
+                             .order_by(Comparison.position)).all()
+            order = list(dict.fromkeys(i for row in rows for i in row))
+            items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_(order)))}
+            return [items[i] for i in order]
+
     def comparison(self, public_id: str) -> Comparison:
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             c = s.scalar(select(Comparison).where(Comparison.public_id == public_id))
             if c is None:
                 raise AuditError(f"unknown comparison {public_id!r}")
@@ -257,24 +288,27 @@ class Store:
 
     def record_vote(self, public_id: str, auditor: str, outcome: str, shown_at: dt.datetime,
                     comment: str = "", source: str = "name",
-                    answered_at: dt.datetime | None = None) -> tuple[bool, str]:
-        """Store a vote. Returns (True, "recorded") or (False, "already voted"); raises
-        ``AuditError`` for an unknown comparison, a closed campaign, a bad outcome or no
-        identity."""
+                    answered_at: dt.datetime | None = None,
+                    campaign_id: int | None = None) -> tuple[bool, str]:
+        """Store a vote. Returns (True, "recorded") once it is committed, or (False, "already
+        voted"); raises ``AuditError`` for an unknown comparison (or, with ``campaign_id``,
+        one of another campaign), a closed campaign, a bad outcome or no identity."""
         if outcome not in OUTCOMES:
             raise AuditError(f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
         answered_at = answered_at or utcnow()
         with self.session() as s:
-            cmp_ = s.scalar(select(Comparison).where(Comparison.public_id == public_id))
-            if cmp_ is None:
-                raise AuditError(f"unknown comparison {public_id!r}: nothing was saved")
-            status = s.scalar(select(Campaign.status).where(Campaign.id == cmp_.campaign_id))
-            if status != "open":
+            got = s.execute(select(Comparison.id, Comparison.campaign_id, Campaign.status)
+                            .join(Campaign, Campaign.id == Comparison.campaign_id)
+                            .where(Comparison.public_id == public_id)).first()
+            if got is None or (campaign_id is not None and got.campaign_id != campaign_id):
+                raise AuditError(f"unknown comparison {str(public_id)[:40]!r} in this campaign: "
+                                 "nothing was saved")
+            if got.status != "open":
                 raise AuditError("this campaign is closed: votes are no longer accepted")
             aid = self.auditor_id(s, auditor, source)
             try:
                 with s.begin_nested():
-                    s.add(Vote(comparison_id=cmp_.id, auditor_id=aid, outcome=outcome,
+                    s.add(Vote(comparison_id=got.id, auditor_id=aid, outcome=outcome,
                                shown_at=shown_at, answered_at=answered_at,
                                lead_ms=max(0.0, (answered_at - shown_at).total_seconds() * 1000),
                                app_version=__version__, comment=comment[:2000]))
@@ -285,7 +319,7 @@ class Store:
     def votes(self, campaign_id: int, include_simulated: bool = True) -> list[dict]:
         """Every vote of a campaign joined with what was shown (for statistics and CSV); each
         says whether a simulated auditor cast it. ``include_simulated=False``: people only."""
-        with self.session() as s:
+        with self.session(read_only=True) as s:
             q = (select(Vote, Comparison, Auditor)
                  .join(Comparison, Vote.comparison_id == Comparison.id)
                  .join(Auditor, Vote.auditor_id == Auditor.id)
@@ -310,11 +344,17 @@ class Store:
 
 
 _STORES: dict[str, Store] = {}
+_STORES_LOCK = threading.Lock()
 
 
 def get_store(url: str) -> Store:
     """One ``Store`` (engine, pool, schema check) per URL for the process; the app's handlers
-    call this on every vote instead of building a new engine each time."""
-    if url not in _STORES:
-        _STORES[url] = Store(url)
-    return _STORES[url]
+    call this on every vote instead of building a new engine each time. Thread-safe: the
+    first votes of many auditors at once build it once."""
+    got = _STORES.get(url)
+    if got is None:
+        with _STORES_LOCK:
+            got = _STORES.get(url)
+            if got is None:
+                got = _STORES[url] = Store(url)
+    return got

@@ -284,6 +284,22 @@ def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, sett
     assert any(r[0] == "mask proposals" and "GrabCut" in r[1] for r in rows)
 
 
+def test_status_table_wraps_and_keeps_the_whole_how_to_text(settings_env, tmp_path):
+    from components import get
+
+    settings_env(WEIGHTS_DIR=tmp_path)  # every trained model missing: the long how-to texts
+    with gr.Blocks():
+        status.render()
+    cfg = get("status_table").get_config()
+    assert cfg["wrap"] is True and cfg["max_chars"] is None
+    widths = [float(str(w).rstrip("%")) for w in cfg["column_widths"]]
+    assert len(widths) == 4 and widths[3] == max(widths) and widths[3] >= 50
+    assert sum(widths) <= 100
+    shown = [r[3] for r in cfg["value"]["data"]]
+    assert shown == [r[3] for r in status.rows()]  # nothing cut from the how-to text
+    assert max(map(len, shown)) > 100 and any("STAGER_" in t for t in shown)
+
+
 def _near(path_a, path_b) -> float:
     from stager.images import load_image
 
@@ -344,6 +360,71 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path, settings_env):
     _, cur2, *_ = audit.next_item(label2, "", {}, SimpleNamespace(username="logged-in"))
     audit.vote("right")(label2, "", cur2, "", SimpleNamespace(username="logged-in"))
     assert store.votes(cid2)[0]["auditor"] == "logged-in"
+
+
+def test_vote_api_identity_rules_and_acknowledgement(settings_env):
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from db.store import SIMULATED
+    from tests.conftest import image_campaign
+
+    store, cid, _ = image_campaign("api-votes", ("apiA", "apiB"), n=3, seed=21)
+    _, other, _ = image_campaign("api-other", ("apiC", "apiD"), n=1, seed=22)
+    label = str(cid)  # the id alone names the campaign too
+    with pytest.raises(gr.Error, match="enter your name"):
+        audit.api_next_pair(label, "")
+    info, a, b = audit.api_next_pair(label, "scripted")
+    assert info["done"] == 0 and info["total"] == 3 and a.endswith(".jpg") and "api" not in a
+    first = info["comparison"]
+    with pytest.raises(gr.Error, match="outcome"):
+        audit.api_vote(label, "scripted", first, "better")
+    foreign = store.next_comparison(other, "scripted")[0].public_id
+    with pytest.raises(gr.Error, match="unknown comparison"):  # another campaign's pair
+        audit.api_vote(label, "scripted", foreign, "left")
+    out, a2, _ = audit.api_vote(label, "scripted", first, "right", "ok")
+    assert out["saved"] is True and out["done"] == 1 and out["comparison"] != first
+    again, *_ = audit.api_vote(label, "scripted", first, "left")  # a retry of the same vote
+    assert again["saved"] is False
+    votes = store.votes(cid)
+    assert [(v["auditor"], v["outcome"], v["simulated"], v["comment"]) for v in votes] == \
+        [("scripted", "right", False, "ok")]
+    # a simulated auditor's name cannot vote through the API, nor a person as one
+    store.record_vote(out["comparison"], "sim-api", "left", dt.datetime(2026, 1, 1),
+                      source=SIMULATED)
+    with pytest.raises(gr.Error, match="simulated auditor"):
+        audit.api_vote(label, "sim-api", out["comparison"], "left")
+    # the login wins over the name; on a Space a login is required
+    out2, *_ = audit.api_vote(label, "ignored", out["comparison"], "tie", "",
+                              SimpleNamespace(username="carol"))
+    assert out2["saved"] and store.votes(cid)[-1]["auditor"] == "carol"
+    with pytest.raises(gr.Error, match="does not exist"):
+        audit.api_vote("not a campaign", "scripted", out["comparison"], "left")
+    settings_env(SPACE_ID="someone/stager")
+    with pytest.raises(gr.Error, match="log in"):
+        audit.api_vote(label, "scripted", out["comparison"], "left")
+    store.set_status(cid, "closed")
+    with pytest.raises(gr.Error, match="closed"):
+        audit.api_vote(label, "", out["comparison"], "left", "", SimpleNamespace(username="d"))
+    with pytest.raises(gr.Error, match="closed"):
+        audit.api_next_pair(label, "", SimpleNamespace(username="d"))
+    assert len(store.votes(cid)) == 3
+
+
+def test_display_copies_are_made_before_the_first_vote():
+    from stager.config import get_settings
+    from tests.conftest import image_campaign
+
+    store, cid, _ = image_campaign("warm", ("warmA", "warmB"), n=3, seed=41)
+    public = get_settings().public_dir / "audit"
+    before = set(public.glob("*.jpg")) if public.is_dir() else set()
+    audit.warm_display_copies()
+    made = {str(p) for p in set(public.glob("*.jpg")) - before}
+    mine = {audit.display_image(item) for item in store.campaign_items(cid)}
+    assert len(mine) == 6 and mine <= made  # made by the warm-up, not by a vote
+    _, _, left, right, *_ = audit.next_item(f"{cid}: warm", "early", {})
+    assert {left, right} <= mine
+    assert audit.warm_display_copies() == 0  # once per campaign
 
 
 def test_skip_moves_on_and_the_skipped_pair_returns(catalog):

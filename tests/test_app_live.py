@@ -69,8 +69,53 @@ def test_server_lists_only_the_documented_endpoints(live_app):
 
     url, _ = live_app
     api = Client(url, verbose=False).view_api(print_info=False, return_format="dict")
-    assert sorted(api["named_endpoints"]) == ["/propose", "/retrieve", "/stage"]
+    assert sorted(api["named_endpoints"]) == ["/next_pair", "/propose", "/retrieve", "/stage",
+                                              "/vote"]
     assert api["unnamed_endpoints"] == {}
+
+
+def test_scripted_votes_through_the_server(live_app):
+    """/next_pair and /vote from gradio_client (the queue protocol) and as one plain POST
+    (what the page sends for the voting events): images are the public display copies,
+    a vote is acknowledged once stored, a retry is refused, bad input is one line."""
+    import json
+    import urllib.request
+
+    from gradio_client import Client
+
+    from stager.config import get_settings
+    from tests.conftest import image_campaign
+
+    url, _ = live_app
+    store, cid, _ = image_campaign("scripted", ("scrA", "scrB"), n=3, seed=31)
+    client = Client(url, verbose=False)
+    info, a, b = client.predict(f"{cid}: scripted", "robot", api_name="/next_pair")
+    assert info["total"] == 3 and os.path.getsize(a) > 0 and os.path.getsize(b) > 0
+    out, *_ = client.predict(str(cid), "robot", info["comparison"], "left", "", api_name="/vote")
+    assert out["saved"] is True and out["done"] == 1
+    again, *_ = client.predict(str(cid), "robot", info["comparison"], "right", "",
+                               api_name="/vote")
+    assert again["saved"] is False
+    with pytest.raises(Exception) as e:
+        client.predict(str(cid), "", out["comparison"], "left", "", api_name="/vote")
+    assert "enter your name" in str(e.value) and "Traceback" not in str(e.value)
+    body = json.dumps({"data": [str(cid), "robot", out["comparison"], "tie", "plain"],
+                       "session_hash": "plainposttest"}).encode()
+    req = urllib.request.Request(f"{url}gradio_api/run/vote", body,
+                                 {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        data = json.loads(r.read())["data"]
+    assert data[0]["saved"] is True and data[0]["done"] == 2
+    # the next pair's images are served as they are from the public folder: no copy
+    public = str(get_settings().public_dir)
+    assert all(public in d["path"] for d in data[1:]), data[1:]
+    link = data[1]["url"]
+    link = link if link.startswith("http") else f"{url}{link.lstrip('/')}"
+    with urllib.request.urlopen(link, timeout=30) as r:
+        assert r.read(3) == b"\xff\xd8\xff"
+    votes = store.votes(cid)
+    assert [(v["auditor"], v["outcome"], v["simulated"]) for v in votes] == \
+        [("robot", "left", False), ("robot", "tie", False)]
 
 
 def test_stage_refuses_server_paths_with_the_unknown_id_error(live_app, catalog, data_dir):
