@@ -302,7 +302,8 @@ def run_batch(job: BatchJob, ray_address: str | None = None, progress: bool = Tr
     if ray_address:
         from .batch_ray import run_on_ray
 
-        timings = run_on_ray(job, todo, finish, None if ray_address == "local" else ray_address)
+        timings = run_on_ray(job, todo, finish, None if ray_address == "local" else ray_address,
+                             ctx=ctx)
     else:
         for it in todo:
             finish([stage_row(t, ctx, job) for t in retrieve_rows(it, ctx, job)])
