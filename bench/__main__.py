@@ -124,7 +124,8 @@ def figures(name: str, d: dict) -> list[dict]:
             med = f"median of {k} interleaved runs" if k > 1 else "one run"
             loc = d[f"{b}_local_products_per_hour"]
             out.append(fig(f"batch {b}, local, {n} products ({med})", loc, "products/h"))
-            for key, label in (("ray", "Ray"), ("ray_no_overlap", "Ray without driver overlap")):
+            for key, label in (("ray", "Ray with driver overlap"),
+                               ("ray_no_overlap", "Ray (actors only, the default)")):
                 if f"{b}_{key}_products_per_hour" not in d:
                     continue
                 out.append(fig(f"batch {b}, {label}, {n} products ({med})",
@@ -162,8 +163,9 @@ NOTES = {
     "batch": "Each run is `python -m stager batch` in a fresh process (wall time includes start-up"
              "); products are the default catalog's 60 photos cycled under new names; local "
              "EdgeConnect uses one torch thread; Ray runs a local Ray, 2 actors x 0.5 CPU, "
-             "batches of 4 products; *Ray* lets the driver stage products while Ray starts, "
-             "*without driver overlap* leaves all the work to the actors. At 200 products telea "
+             "batches of 4 products; *with driver overlap* (STAGER_RAY_OVERLAP=1) the driver "
+             "stages products while Ray starts, *actors only* (the default) leaves all the work "
+             "to the actors. At 200 products telea "
              "runs in interleaved rounds (local, Ray, Ray without overlap) and the medians are "
              "compared; every run's figures are in `bench/results/batch.json`.",
     "models": "Torch timings suffer most from other users' load: two torch threads on two busy "

@@ -51,7 +51,8 @@ MODES = ("local", "ray", "ray-no-overlap")
 
 def run(products: Path, backend: str, mode: str, work: Path) -> dict:
     """One batch in a fresh output folder: wall s, products/hour, peak RSS (MB) of the process.
-    ``mode``: local, ray (the driver stages while Ray starts) or ray-no-overlap."""
+    ``mode``: local, ray (STAGER_RAY_OVERLAP=1: the driver stages while Ray starts) or
+    ray-no-overlap (the default since these runs: actors only)."""
     ray = mode != "local"
     out = work / f"out_{backend}_{mode}_{len(list(products.iterdir()))}"
     shutil.rmtree(out, ignore_errors=True)

@@ -180,10 +180,12 @@ def test_ray_and_local_runs_agree_and_each_worker_loads_once(tiny, tmp_path, set
     assert pngs(local) == pngs(ray_out)
 
 
-def test_the_driver_stages_while_ray_starts_and_the_rows_still_agree(tiny, tmp_path):
-    """With the overlap (the default) the driver starts staging before ``ray.init`` returns;
-    every product is staged exactly once by one side or the other."""
+def test_the_driver_stages_while_ray_starts_and_the_rows_still_agree(tiny, tmp_path,
+                                                                   settings_env):
+    """With the overlap the driver starts staging before ``ray.init`` returns; every product
+    is staged exactly once by one side or the other."""
     pytest.importorskip("ray")
+    settings_env(RAY_OVERLAP=1)
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     run_batch(job(local), progress=False)
     s = run_batch(job(ray_out), ray_address="local", progress=False)
