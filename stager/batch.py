@@ -1,13 +1,14 @@
-"""Whole-catalog staging, on one machine or as a Ray Data pipeline; the same rows either way.
+"""Whole-catalog staging, on one machine or on a pool of Ray actors; the same rows either way.
 
 One product is one unit of work:
 
 1. cut the product out (a catalog id or an image file) and retrieve its best-fit scenes
-   (``retrieve_rows``: cheap and stateless, a Ray task);
+   (``retrieve_rows``);
 2. for each of the best N scenes: the old product's mask (the stored annotation, else the
    segmenter prompted with the scene's box), ``pipeline.prepare`` and ``pipeline.run_backend``,
-   the PNG written to a temporary name and renamed (``stage_row``: a Ray actor holds the
-   backend's model, loaded once);
+   the PNG written to a temporary name and renamed (``stage_row``). On Ray both steps run in
+   an actor that loaded the catalog, the index and the backend's model once
+   (``batch_ray.BatchWorker``);
 3. the product's rows are appended to ``manifest.jsonl`` only after its images are in place.
 
 A product is finished when it has rows in the manifest, none failed, and every output exists;
@@ -302,7 +303,8 @@ def run_batch(job: BatchJob, ray_address: str | None = None, progress: bool = Tr
     if ray_address:
         from .batch_ray import run_on_ray
 
-        timings = run_on_ray(job, todo, finish, None if ray_address == "local" else ray_address)
+        timings = run_on_ray(job, todo, finish, None if ray_address == "local" else ray_address,
+                             ctx=ctx)
     else:
         for it in todo:
             finish([stage_row(t, ctx, job) for t in retrieve_rows(it, ctx, job)])

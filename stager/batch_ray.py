@@ -1,27 +1,38 @@
-"""The batch job as a Ray Data pipeline (``python -m stager batch --ray [ADDRESS]``).
+"""The batch job on Ray (``python -m stager batch --ray [ADDRESS]``): a pool of actors, each
+loading the catalog, the retrieval index and the backend once, staging batches of products.
 
-    products ──map_batches(_retrieve)──> (product, scene) rows      stateless tasks
-             ──map_batches(StageActor, compute=ActorPoolStrategy)──> manifest rows
-             ──iter_rows()──> the driver appends each finished product to the manifest
+    driver ──product ids, in batches──> BatchWorker actors (retrieve + stage + write the PNG)
+           <──manifest rows (small dicts)──        the driver appends each product's rows
 
 The same two functions as the local run (``batch.retrieve_rows``, ``batch.stage_row``) do the
-work, so the manifest is the local run's. Rows travel as JSON strings: no type coercion between
-Arrow, pandas and numpy can make them differ. Actors take fractional CPUs
-(``STAGER_RAY_ACTOR_CPUS``, default 0.5) so that on two cores the retrieval tasks still get a
-CPU; GPUs per actor are ``STAGER_RAY_ACTOR_GPUS``. The dataset is consumed once: in Ray Data
-every consumption (a count, a write) re-runs the whole pipeline.
+work, so the manifest is the local run's. Only ids travel to the workers and only rows come
+back: images are read and written by the workers themselves. Each actor keeps at most two
+batches queued, so the work stays balanced.
+
+Measured on a two-core machine (``bench/bench_batch.py``), the fixed cost of Ray is
+``ray.init`` (about 4 s: the GCS, the raylet and the API server start and register), the actors
+(about 1 s: worker processes, imports, catalog and index) and ``ray.shutdown`` (about 1.5 s).
+With ``STAGER_RAY_OVERLAP=1`` the driver stages products itself with the context it already holds
+while Ray starts, and stops as soon as the first actor batch is back; the summary says how many
+products each side staged. It is off by default: on two busy cores the driver's work slowed
+``ray.init`` (median 8.2 s against 4.8 s) and the actors' first batch (14.9 s against 6.9 s)
+as much as it saved, and at 200 products the medians were no better than without it.
+
+Local Ray workers inherit this process's environment (every setting is a ``STAGER_*``
+variable), so no ``runtime_env`` is set up; a cluster address gets the settings and the
+project's path as a ``runtime_env``. Actors take fractional CPUs (``STAGER_RAY_ACTOR_CPUS``) and
+GPUs (``STAGER_RAY_ACTOR_GPUS``).
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import os
+import queue
+import threading
 import time
-import warnings
+from collections import deque
 from dataclasses import asdict
 from typing import Callable
-
-import numpy as np
 
 from . import pipeline
 from .backends import get_backend
@@ -29,26 +40,27 @@ from .batch import BatchJob, Item, retrieve_rows, stage_row, worker_env
 from .config import get_settings
 
 _CONTEXTS: dict[str, pipeline.Context] = {}
+LOADS = {"context": 0, "backend": 0}  # how often this process loaded each (tests assert 1)
 
 
 def _worker_context() -> pipeline.Context:
-    """One catalog + retriever per worker process (tasks are stateless; the cache is not)."""
+    """One catalog + retriever per worker process, loaded on first use."""
     key = str(get_settings().data_dir)
     if key not in _CONTEXTS:
-        _CONTEXTS[key] = pipeline.Context()
+        ctx = pipeline.Context()
+        _ = ctx.retriever  # the index is read here, not in the first batch
+        _CONTEXTS[key] = ctx
+        LOADS["context"] += 1
     return _CONTEXTS[key]
 
 
-def _retrieve(batch: dict[str, np.ndarray], job: dict) -> dict[str, np.ndarray]:
-    """Ray task: products ``{"key", "ref"}`` -> rows ``{"row": JSON}`` (one per scene)."""
-    ctx, bj = _worker_context(), BatchJob(**job)
-    rows = [r for key, ref in zip(batch["key"], batch["ref"])
-            for r in retrieve_rows(Item(str(key), str(ref)), ctx, bj)]
-    return {"row": np.array([json.dumps(r) for r in rows], dtype=object)}
+def stage_product(item: Item, ctx: pipeline.Context, job: BatchJob) -> list[dict]:
+    """Every row of one product: retrieval, then each of its best scenes staged (best first)."""
+    return [stage_row(t, ctx, job) for t in retrieve_rows(item, ctx, job)]
 
 
-class StageActor:
-    """Ray actor: loads the backend once, then stages batches of rows."""
+class BatchWorker:
+    """A Ray actor's state: the job, the backend's model and the context, loaded once."""
 
     def __init__(self, job: dict, threads: int):
         self.job = BatchJob(**job)
@@ -59,59 +71,121 @@ class StageActor:
             torch.set_num_threads(threads)
         if hasattr(b, "load") and b.available()[0]:
             b.load()
+            LOADS["backend"] += 1
         self.ctx = _worker_context()
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = [stage_row(json.loads(s), self.ctx, self.job) for s in batch["row"]]
-        return {"row": np.array([json.dumps(r) for r in rows], dtype=object)}
+    def stage(self, items: list[tuple[str, str]]) -> dict:
+        """Stage a batch of products ``(key, ref)``; returns each product's rows and this
+        worker's load counts."""
+        rows = [stage_product(Item(k, r), self.ctx, self.job) for k, r in items]
+        return {"rows": rows, "pid": os.getpid(), "loads": dict(LOADS)}
 
 
 def run_on_ray(job: BatchJob, items: list[Item], finish: Callable[[list[dict]], None],
-               address: str | None = None) -> dict:
+               address: str | None = None, ctx: pipeline.Context | None = None,
+               overlap: bool | None = None) -> dict:
     """Stage ``items`` on Ray (local when ``address`` is None) and hand each product's rows,
-    best scene first, to ``finish`` as soon as all of them are back. Returns timings: the
-    seconds spent starting (or connecting to) Ray."""
+    best scene first, to ``finish`` (always in this thread). With ``overlap`` (default: the
+    ``ray_overlap`` setting) the driver stages products with ``ctx`` while Ray starts, until
+    the first actor batch is back. Returns timings and who staged what."""
     try:
         import ray
-        import ray.data
     except ImportError:
-        raise RuntimeError("--ray needs Ray Data: pip install -r requirements-ray.txt") from None
+        raise RuntimeError("--ray needs Ray: pip install -r requirements-ray.txt") from None
     if not items:
-        return {"ray_start_s": 0.0}
+        return {"ray_start_s": 0.0, "driver_products": 0, "ray_products": 0}
     st = get_settings()
+    overlap = st.ray_overlap if overlap is None else overlap
+    ctx = ctx or pipeline.get_context()
+    todo: deque[Item] = deque(items)
+    take = threading.Lock()
+    stop = threading.Event()
+    local_done: queue.Queue = queue.Queue()
+    counts = {"driver_products": 0, "ray_products": 0, "ray_calls": 0}
+
+    def lane() -> None:  # the driver's own work while Ray starts
+        while not stop.is_set():
+            with take:
+                if not todo:
+                    return
+                it = todo.popleft()
+            try:
+                local_done.put(stage_product(it, ctx, job))
+            except BaseException as exc:  # noqa: BLE001  (handed to the main thread)
+                local_done.put(exc)
+                return
+
+    def drain_local() -> None:
+        while True:
+            try:
+                got = local_done.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            counts["driver_products"] += 1
+            finish(got)
+
+    thread = threading.Thread(target=lane, name="batch-driver-lane", daemon=True)
+    if overlap:
+        thread.start()
     started = not ray.is_initialized()
     t0 = time.perf_counter()
-    if started:
-        ray.init(address=address, runtime_env={"env_vars": worker_env()},
-                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    timings = {"ray_start_s": round(time.perf_counter() - t0, 2)}
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # the summary line says enough
-    warnings.filterwarnings("ignore", message=".*concurrent actors.*", category=UserWarning)
+    timings: dict = {}
     try:
-        dctx = ray.data.DataContext.get_current()
-        dctx.enable_progress_bars = False  # the batch's own bar reports progress
-        dctx.print_on_execution_start = False
-        spec = asdict(job)
-        actors = max(1, st.ray_actors)
-        ds = ray.data.from_items([{"key": it.key, "ref": it.ref} for it in items],
-                                 override_num_blocks=min(len(items), 4 * actors))
-        ds = ds.map_batches(_retrieve, fn_kwargs={"job": spec}, batch_size=st.ray_batch_size,
-                            num_cpus=st.ray_task_cpus)
-        ds = ds.map_batches(StageActor, fn_constructor_kwargs={
-                                "job": spec, "threads": max(1, int(round(st.ray_actor_cpus)))},
-                            compute=ray.data.ActorPoolStrategy(size=actors),
-                            batch_size=st.ray_batch_size, num_cpus=st.ray_actor_cpus,
-                            num_gpus=st.ray_actor_gpus or None)
-        pending: dict[str, list[dict]] = {}
-        for rec in ds.iter_rows():  # the one consumption of the dataset
-            r = json.loads(rec["row"])
-            rows = pending.setdefault(r["product"], [])
-            rows.append(r)
-            if len(rows) == r["of"]:
-                finish(sorted(pending.pop(r["product"]), key=lambda x: x["rank"]))
-        for rows in pending.values():  # cannot happen unless a row was lost: record it
-            finish(sorted(rows, key=lambda x: x["rank"]))
-        return timings
-    finally:
         if started:
+            kw = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+            if address:  # remote workers do not share this process's environment
+                kw["runtime_env"] = {"env_vars": worker_env()}
+            ray.init(address=address, **kw)
+        timings["ray_start_s"] = round(time.perf_counter() - t0, 2)
+        spec = asdict(job)
+        spec["out"] = str(spec["out"])
+        n_actors = max(1, st.ray_actors)
+        size = max(1, st.ray_batch_size)
+        Worker = ray.remote(num_cpus=st.ray_actor_cpus,
+                            num_gpus=st.ray_actor_gpus or 0)(BatchWorker)
+        actors = [Worker.remote(spec, max(1, int(round(st.ray_actor_cpus))))
+                  for _ in range(n_actors)]
+        in_flight: dict = {}
+
+        def submit(actor) -> None:
+            with take:
+                batch = [todo.popleft() for _ in range(min(size, len(todo)))]
+            if batch:
+                in_flight[actor.stage.remote([(it.key, it.ref) for it in batch])] = actor
+
+        for actor in actors:
+            for _ in range(2):  # one batch running, one queued
+                submit(actor)
+        pids: dict[int, dict] = {}
+        while in_flight or thread.is_alive() or not local_done.empty():
+            drain_local()
+            if not in_flight:
+                thread.join(0.02)
+                continue
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.02)
+            for ref in ready:
+                actor = in_flight.pop(ref)
+                res = ray.get(ref)
+                if not stop.is_set():  # the actors work: the driver goes back to dispatching
+                    stop.set()
+                    timings["ray_first_batch_s"] = round(time.perf_counter() - t0, 2)
+                pids[res["pid"]] = res["loads"]
+                counts["ray_calls"] += 1
+                for rows in res["rows"]:
+                    counts["ray_products"] += 1
+                    finish(rows)
+                submit(actor)
+        drain_local()
+        timings["ray_workers"] = len(pids)
+        timings["ray_context_loads"] = sum(v["context"] for v in pids.values())
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+        if started:
+            t1 = time.perf_counter()
             ray.shutdown()
+            timings["ray_shutdown_s"] = round(time.perf_counter() - t1, 2)
+    return {**timings, **counts}

@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--best", type=int, default=1, help="stage each product in its best N scenes")
     b.add_argument("--out", required=True, help="output folder (rerun to resume)")
     b.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="run on Ray Data: a local Ray, or the cluster at ADDRESS")
+                   help="run on Ray actors: a local Ray, or the cluster at ADDRESS")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--audit-pool", action="store_true", help="send outputs to the audit pool")
     b.add_argument("--limit", type=int, default=None, help="only the first N products")

@@ -68,8 +68,8 @@ class Settings:
     ray_actors: int = 2  # backend actors (each loads the backend's model once)
     ray_actor_cpus: float = 0.5  # CPUs per actor: fractional, so tasks still run on two cores
     ray_actor_gpus: float = 0.0  # GPUs per actor (e.g. 1, or 0.5 to share one GPU)
-    ray_task_cpus: float = 0.5  # CPUs per cutout/retrieval task (fewer worker processes)
-    ray_batch_size: int = 4  # rows per actor call
+    ray_batch_size: int = 4  # products per actor call
+    ray_overlap: bool = False  # the driver stages products itself until Ray's actors are up
     # app
     app_concurrency: int = 1  # concurrent model jobs in the Gradio queue
     app_auth: str = ""  # "user:pass,user2:pass2" for local launch auth

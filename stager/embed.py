@@ -82,8 +82,15 @@ class ClipEmbedder:
         if model is None:
             import open_clip
 
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                model_name, pretrained=pretrained or None)
+            try:
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=pretrained or None)
+            except Exception as exc:  # offline without the weights, a bad name or file
+                first = (str(exc).splitlines() or [exc.__class__.__name__])[0]
+                raise ValueError(f"open_clip {model_name} ({pretrained}) could not be loaded: "
+                                 f"{first} (check STAGER_CLIP_MODEL and STAGER_CLIP_PRETRAINED; "
+                                 "a download needs STAGER_ALLOW_DOWNLOAD=1 and a network)"
+                                 ) from exc
         self.model = model.eval()
         self.preprocess = preprocess
         from .segment import model_identity

@@ -164,14 +164,33 @@ def test_a_killed_run_resumes_without_duplicates(tiny, tmp_path, monkeypatch):
     assert pngs(out) == sorted(r["output"] for r in rows)
 
 
-def test_ray_and_local_runs_agree(tiny, tmp_path):
-    pytest.importorskip("ray.data")
+def test_ray_and_local_runs_agree_and_each_worker_loads_once(tiny, tmp_path, settings_env):
+    """Ray alone (no driver overlap), one product per call: four calls on two actors, and
+    each actor loaded its catalog and index once, not once per call."""
+    pytest.importorskip("ray")
+    settings_env(RAY_OVERLAP=0, RAY_BATCH_SIZE=1, RAY_ACTORS=2)
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     run_batch(job(local, best=2), progress=False)
     s = run_batch(job(ray_out, best=2), ray_address="local", progress=False)
     assert s["mode"] == "ray" and (s["staged"], s["failed"]) == (4, 0)
+    assert (s["ray_products"], s["driver_products"], s["ray_calls"]) == (4, 0, 4)
+    assert s["ray_workers"] == 2 and s["ray_context_loads"] == 2
     a, b = sorted_rows(Manifest(local).rows()), sorted_rows(Manifest(ray_out).rows())
     assert len(a) == 8 and a == b  # same scenes, scores, masks, pixels (sha1), paths
+    assert pngs(local) == pngs(ray_out)
+
+
+def test_the_driver_stages_while_ray_starts_and_the_rows_still_agree(tiny, tmp_path,
+                                                                   settings_env):
+    """With the overlap the driver starts staging before ``ray.init`` returns; every product
+    is staged exactly once by one side or the other."""
+    pytest.importorskip("ray")
+    settings_env(RAY_OVERLAP=1)
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    run_batch(job(local), progress=False)
+    s = run_batch(job(ray_out), ray_address="local", progress=False)
+    assert s["driver_products"] >= 1 and s["driver_products"] + s["ray_products"] == 4
+    assert sorted_rows(Manifest(local).rows()) == sorted_rows(Manifest(ray_out).rows())
     assert pngs(local) == pngs(ray_out)
 
 
