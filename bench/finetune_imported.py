@@ -43,6 +43,7 @@ def main() -> int:
     from stager.images import save_png
 
     work = Path(a.work)
+    shutil.rmtree(work, ignore_errors=True)  # a second import would give the rooms new ids
     rooms, data = work / "rooms", work / "data"
     rooms.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(2026)

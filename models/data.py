@@ -26,7 +26,6 @@ from stager.backends.base import context_window, to_model
 from stager.catalog import Catalog
 from stager.composite import gap_mask, place
 from stager.config import get_settings
-from stager.images import erode
 
 
 def free_form_mask(rng: np.random.Generator, res: int) -> np.ndarray:
@@ -195,7 +194,7 @@ def _build_chunk(job, catalog: Catalog | None = None, progress=None):
         if rng.random() < 0.8:
             g = gaps.product_gap(rng, (res, res), bank=bank)
             holes.append(g.hole)
-            hidden.append(g.hole & erode(g.new, 4))  # as stager.pipeline.hidden_region
+            hidden.append(g.hidden())
         else:
             holes.append(gaps.free_form_hole(rng, (res, res)))
             hidden.append(np.zeros((res, res), bool))

@@ -90,19 +90,23 @@ def _ckpt(folder: Path, name: str) -> Path:
     return folder / f"{name}_ckpt.pt"
 
 
-def _resume(path: Path, modules: dict, resume: bool) -> tuple[int, float]:
-    """(step, wall seconds so far) from a checkpoint, or (0, 0) for a fresh run."""
+def _resume(path: Path, modules: dict, resume: bool) -> tuple[int, float, int | None]:
+    """(step, wall seconds so far, planned total steps or None) from a checkpoint, or
+    (0, 0, None) for a fresh run."""
     if resume and path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=False)
         for k, m in modules.items():
             m.load_state_dict(state[k])
-        return int(state["step"]), float(state.get("wall_s", 0.0))
-    return 0, 0.0
+        planned = state.get("planned_steps")
+        return (int(state["step"]), float(state.get("wall_s", 0.0)),
+                int(planned) if planned else None)
+    return 0, 0.0, None
 
 
-def _save_ckpt(path: Path, modules: dict, step: int, wall_s: float) -> None:
-    torch.save({"step": step, "wall_s": wall_s, **{k: m.state_dict() for k, m in modules.items()}},
-               path)
+def _save_ckpt(path: Path, modules: dict, step: int, wall_s: float,
+               planned_steps: int | None = None) -> None:
+    torch.save({"step": step, "wall_s": wall_s, "planned_steps": planned_steps,
+                **{k: m.state_dict() for k, m in modules.items()}}, path)
 
 
 def _meta(kind: str, model, args, steps: int, wall: float, extra: dict | None = None) -> dict:
@@ -149,7 +153,9 @@ def _loop(args, name, log_dir, modules, step_fn, sample_fn):
     ``args.steps`` is updated in place."""
     logger = Logger(log_dir, args.resume, name)
     ckpt = _ckpt(log_dir, name)
-    start, before = _resume(ckpt, modules, args.resume)  # wall time accumulates over resumes
+    start, before, planned = _resume(ckpt, modules, args.resume)  # wall time accumulates
+    if planned and getattr(args, "max_minutes", 0):
+        args.steps = min(args.steps, planned)  # the cosine schedule keeps its planned length
     t0 = time.time()
     budget = getattr(args, "max_minutes", 0) or 0
     bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc=name)
@@ -167,12 +173,13 @@ def _loop(args, name, log_dir, modules, step_fn, sample_fn):
             # re-planned every 25 steps from the pace so far: a machine that gets busier
             # (or quieter) mid-run still ends near the budget, never past the asked steps
             per = (time.time() - t_probe) / (step - start - 4)
-            left = budget * 60 - (time.time() - t0)
+            left = budget * 60 - before - (time.time() - t0)  # resumes share one budget
             args.steps = min(cap, step + 1 + max(int(left / per * 0.97), 1))
             bar.total = args.steps
         if (step + 1) % args.sample_every == 0 or step + 1 == args.steps:
             save_png(log_dir / f"{name}_samples_{step + 1:06d}.png", sample_fn())
-            _save_ckpt(ckpt, modules, step + 1, before + time.time() - t0)
+            _save_ckpt(ckpt, modules, step + 1, before + time.time() - t0,
+                       args.steps if budget else None)
             logger.flush()
         step += 1
     bar.close()
@@ -409,30 +416,23 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                 return G(torch.cat([x * (1 - m) + prior * m, edges, m], 1)).float()
             return G(torch.cat([x * (1 - m) + m, edges], 1)).float()
 
-    residual = any(getattr(r[2], "prior", None) for r in runs)
-
     def inputs(idx, lam_w):
-        """(truth, model input image, grey, edges, mask, {lam: weight map}) of one batch.
-
-        Residual models train exactly as a staging job runs them (``fill_plate``): Telea fills
-        the whole hole, the part deep under the new product keeps that fill as context, and
-        the model refines the visible ring, starting from Telea's fill there. White-hole
-        models fill the whole hole from the known pixels."""
-        imgs, edges, holes = pool.take(idx)
-        x = _t(imgs).to(dev)
-        if not residual:
-            g, e, m = grey_edges(imgs, edges, holes)
-            ws = {k: torch.from_numpy(pool.take_weights(idx, k, sig))[:, None].to(dev)
-                  for k in lam_w}
-            return x, x, g, e, m, ws
+        """(truth, model input image, grey, edges, mask, {lam: weight map}) of one batch,
+        built exactly as a staging job runs a model (``fill_plate``): Telea fills the whole
+        hole, the part deep under the new product keeps that fill as context, and the model
+        fills the visible ring (a residual model starting from Telea's fill there). The
+        boundary weights are the whole hole's: distance to the *known background*, the seam
+        that shows, not the ring's inner edge under the product."""
+        imgs, _, holes = pool.take(idx)
         hidden = pool.take_hidden(idx)
+        x = _t(imgs).to(dev)
         pri = np.stack([ec.classical_prior(i, h) for i, h in zip(imgs, holes)])
         xin = np.where(holes[..., None], pri, imgs)
         rings = holes & ~hidden
         grey = np.stack([ec.to_gray(i) for i in xin])
         e = np.stack([ec.canny(gr) for gr in grey]).astype(np.float32)
-        ws = {k: torch.from_numpy(np.stack([ec.boundary_weight(r, k, sig) for r in rings])
-                                  )[:, None].to(dev) for k in lam_w}
+        ws = {k: torch.from_numpy(pool.take_weights(idx, k, sig))[:, None].to(dev)
+              for k in lam_w}
         return (x, _t(xin).to(dev), torch.from_numpy(grey)[:, None].to(dev),
                 torch.from_numpy(e)[:, None].to(dev), _m(rings).to(dev), ws)
 
@@ -450,11 +450,10 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
             w = ws[lam if v == "weighted" else 0.0]
             if ema.updates == 0 and step > 0:  # resumed: the warm-up is long over
                 ema.updates = step
-            o = fill(G, g, e, m, xin, xin if residual else None)
-            real = x
-            if residual:  # the discriminator judges the ring, in the same Telea context
-                real = xin * (1 - m) + x * m
-                o = xin * (1 - m) + o * m
+            o = fill(G, g, e, m, xin, xin if getattr(G, "prior", None) else None)
+            # the discriminator and the loss see the ring, in the same Telea context
+            real = xin * (1 - m) + x * m
+            o = xin * (1 - m) + o * m
             with _autocast(dev):
                 lr_, _ = D(real)
                 lf, _ = D(o.detach())
@@ -465,7 +464,7 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
             with _autocast(dev):
                 lf, _ = D(o)
             adv = -lf.float().mean()
-            l1 = ec.weighted_l1(o, x, w, m)
+            l1 = ec.weighted_l1(o, real, w, m)
             lg = l1 + 0.1 * adv
             og.zero_grad()
             lg.backward()
@@ -484,7 +483,8 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
         rows.append(to8(xin * (1 - m) + m))
         for s, v, G, D, og, od, ema in runs[:2]:
             with torch.no_grad():
-                out = fill(ema.model, g, e, m, xin, xin if residual else None)
+                out = fill(ema.model, g, e, m, xin,
+                           xin if getattr(ema.model, "prior", None) else None)
                 rows.append(to8(xin * (1 - m) + out * m))
         rows.append(to8(x))
         return _grid(rows)

@@ -27,7 +27,7 @@ from . import gaps, shadows
 from .backends import get_backend
 from .catalog import Catalog, ground_truth
 from .evaluate import _bootstrap, boundary_band, heldout_pairs, masked_l1, sharpness_ratio
-from .images import dilate, erode
+from .images import dilate
 from .pipeline import Context, StageRequest, fill_plate, finish, hidden_region, prepare
 
 
@@ -45,7 +45,7 @@ def _gap_scores(names: list[str], photos: dict[str, np.ndarray], per_photo: int,
     jobs = [(k, img, gaps.product_gap(rng, img.shape[:2], height=(0.3, 0.6), shadow=0.0))
             for k, img in photos.items() for _ in range(per_photo)]
     for i, (_, img, g) in enumerate(jobs):
-        hidden = g.hole & erode(g.new, 4)
+        hidden = g.hidden()
         band = boundary_band(g.visible, ~g.hole)
         for n in names:
             out = fill_plate(n, img, g.hole, hidden, seed=i)
@@ -72,7 +72,8 @@ def evaluate_real(names: list[str], per_photo: int = 6, seed: int = 0, bootstrap
 def evaluate_imported(names: list[str], catalog: Catalog, per_scene: int = 2, seed: int = 0,
                       bootstrap: int = 500, progress=None) -> dict:
     """Every backend on product-shaped gaps in the catalog's held-out imported scenes (the
-    fifth that ``train --data catalog`` never sees), with the training gap generator."""
+    fifth that ``train --data catalog`` never sees): the same geometry as ``real`` (the
+    training gap generator with old products 30-60% of the short side, no shadow blob)."""
     from models.data import held_out_imports
 
     scenes = held_out_imports(catalog)

@@ -38,6 +38,13 @@ class Gap:
         """The gap: filled pixels that stay visible after the paste."""
         return self.hole & ~self.new
 
+    def hidden(self, inset: int = 4) -> np.ndarray:
+        """Hole pixels deep under the new product (its silhouette eroded by ``inset`` px), as
+        ``stager.pipeline.hidden_region`` marks them in a staging job: never visible."""
+        from .images import erode
+
+        return self.hole & erode(self.new, inset)
+
     def band(self, width: int = 8) -> np.ndarray:
         """Gap pixels within ``width`` px of *known background* (outside the hole)."""
         d = cv2.distanceTransform(self.hole.astype(np.uint8), cv2.DIST_L2, 3)

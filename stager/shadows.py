@@ -182,7 +182,9 @@ def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
 
 def estimate_light(scene: np.ndarray, old_mask: np.ndarray, old_shadow: np.ndarray | None,
                    maps=None) -> Light:
-    """Cast-shadow direction, length, softness and strength fitted to the old product's shadow.
+    """Cast-shadow direction, length, softness and strength fitted to the floor's darkening
+    around the old product (``old_shadow``, detected or drawn, only decides whether there is
+    a shadow to fit: the fit reads all the grey floor darkening in the window).
 
     Analysis by synthesis, on a ~96-px window around the product: the floor's measured
     darkening (1 - shading ratio, grey pixels, the product left out) is compared with the

@@ -109,8 +109,9 @@ def test_train_on_an_imported_catalog_and_evaluate(imported, tmp_path, settings_
     cat = open_catalog(imported / "catalog", build=False)
     held = held_out_imports(cat)
     assert set(held) == {s.id for s in cat.scenes if _held_out(s.id)}
-    train_ids = {id(i) for i in catalog_images(cat, "train")}
-    assert len(catalog_images(cat, "train")) == 5 - len(held) and train_ids
+    train = {img.tobytes() for img in catalog_images(cat, "train")}
+    assert len(train) == 5 - len(held)
+    assert not train & {img.tobytes() for img in held.values()}  # nothing held out is trained on
     rc = main(["evaluate", "--pairs", "0", "--imported", "1", "--backends", "edgeconnect,telea",
                "--bootstrap", "20", "--out", str(tmp_path / "ev2")])
     if held:
@@ -187,8 +188,43 @@ def test_time_budget_replans_when_the_machine_slows(tmp_path, monkeypatch):
         clock["t"] += 1.0 if step < 100 else 4.0  # seconds per step
         return {"loss": 0.0}
 
-    args = types.SimpleNamespace(steps=10_000, max_minutes=10, resume=False, sample_every=10**6)
-    wall = tr._loop(args, "t", tmp_path, {"m": torch.nn.Linear(1, 1)}, step_fn,
-                    lambda: np.zeros((4, 4, 3), np.uint8))
+    args = types.SimpleNamespace(steps=10_000, max_minutes=10, resume=False, sample_every=50)
+    sample = lambda: np.zeros((4, 4, 3), np.uint8)  # noqa: E731
+    wall = tr._loop(args, "t", tmp_path, {"m": torch.nn.Linear(1, 1)}, step_fn, sample)
     assert 520 <= wall <= 640  # a 600-s budget
     assert 200 < args.steps < 240  # 100 fast steps, then about 500 s / 4 s
+    planned = args.steps
+    # a resume keeps the planned length (the cosine schedule with it) and the spent budget
+    again = types.SimpleNamespace(steps=10_000, max_minutes=10, resume=True, sample_every=50)
+    wall2 = tr._loop(again, "t", tmp_path, {"m": torch.nn.Linear(1, 1)}, step_fn, sample)
+    assert again.steps == planned and wall2 == wall
+
+
+def test_residual_training_runs_on_the_pipelines_rings(tmp_path, settings_env, tiny_weights):
+    """A residual (prior="telea") model fine-tunes through the real training loop on the
+    pipeline's input: rings around a hidden part that lies inside the hole, and it moves."""
+    from models.data import InpaintPool
+    from models.weights_io import load_into, save
+    from stager.cli import main
+
+    init = tmp_path / "init"
+    shutil.copytree(tiny_weights, init)
+    torch.manual_seed(0)
+    g = ec.InpaintGenerator(4, 1, prior="telea")
+    save(g, init / WEIGHT_FILES["inpaint_weighted"], {"config": g.config, "steps": 0})
+    pool = InpaintPool(None, 64, crops=4, masks=12, data="real", seed=0)
+    idx = pool.batch(np.random.default_rng(0), 12)
+    _, _, holes = pool.take(idx)
+    hidden = pool.take_hidden(idx)
+    assert not (hidden & ~holes).any() and hidden.any()  # flipped alike, inside the holes
+    out = tmp_path / "out"
+    assert main(["train", "edgeconnect", "--stage", "inpaint", "--data", "real", "--init",
+                 str(init), "--out", str(out), "--log-dir", str(tmp_path / "log"),
+                 "--steps", "3", "--res", "64", "--batch", "2", "--crops", "6", "--holes", "6",
+                 "--variants", "weighted", "--lr", "1e-2"]) == 0
+    meta = read_meta(out / WEIGHT_FILES["inpaint_weighted"])
+    assert meta["config"]["prior"] == "telea" and meta["steps"] == 3
+    trained = ec.build_inpaint(meta["config"])
+    load_into(trained, out / WEIGHT_FILES["inpaint_weighted"])
+    last = trained.decoder[-1].weight.detach()
+    assert last.abs().max() > 0  # the zero-initialised correction has started to learn
