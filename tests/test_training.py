@@ -112,6 +112,9 @@ def test_train_on_an_imported_catalog_and_evaluate(imported, tmp_path, settings_
     train = {img.tobytes() for img in catalog_images(cat, "train")}
     assert len(train) == 5 - len(held)
     assert not train & {img.tobytes() for img in held.values()}  # nothing held out is trained on
+    from stager.pipeline import reset_context
+
+    reset_context()  # another test's process-wide context may hold another catalog
     rc = main(["evaluate", "--pairs", "0", "--imported", "1", "--backends", "edgeconnect,telea",
                "--bootstrap", "20", "--out", str(tmp_path / "ev2")])
     if held:
