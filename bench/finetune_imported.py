@@ -38,6 +38,9 @@ def main() -> int:
     p.add_argument("--gaps", type=int, default=3, help="gaps per held-out room")
     p.add_argument("--work", default="/tmp/stager_finetune")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--adv-weight", type=float, default=0.1,
+                   help="adversarial weight of the fine-tune (0: the weighted L1 alone)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results" / "finetune_imported.json"))
     a = p.parse_args()
     from stager.evaluate_sets import plain_room
     from stager.images import save_png
@@ -65,6 +68,7 @@ def main() -> int:
         str(ROOT / "models" / "weights"), "--out", str(mine), "--device", "auto",
         "--max-minutes", str(a.minutes), "--res", "128", "--batch", "8", "--lr", "1e-4",
         "--variants", "weighted", "--threads", str(a.threads), "--crops", "1500",
+        "--adv-weight", str(a.adv_weight),
         "--holes", "600", "--log-dir", str(work / "logs"))
     train_s = time.time() - t0
     for f in ("edgeconnect_edge", "pix2pix", "diffusion", "edgeconnect_inpaint_baseline"):
@@ -80,13 +84,14 @@ def main() -> int:
     from models.weights_io import read_meta
 
     meta = read_meta(mine / "edgeconnect_inpaint_weighted.safetensors")
-    res = {"rooms": a.rooms, "minutes": a.minutes, "train_wall_s": round(train_s, 1),
+    res = {"rooms": a.rooms, "minutes": a.minutes, "adv_weight": a.adv_weight,
+           "train_wall_s": round(train_s, 1),
            "steps": meta.get("steps"), "device": meta.get("device"), "data": meta.get("data"),
            "heldout_scenes": len(reports["shipped"]["photos"]),
            "gaps": reports["shipped"]["gaps"],
            "gap_l1": {n: {b: r["backends"][b]["gap_l1"] for b in r["backends"]}
                       for n, r in reports.items()}}
-    out = ROOT / "bench" / "results" / "finetune_imported.json"
+    out = Path(a.out)
     out.write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
     return 0

@@ -406,6 +406,7 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
         modules.update({f"G_{v}_{s}": G, f"D_{v}_{s}": D, f"og_{v}_{s}": og, f"od_{v}_{s}": od,
                         f"E_{v}_{s}": ema.model})
     lr_at = _cosine(lambda: args.steps)  # reads the step count fixed by a time budget
+    adv_w = getattr(args, "adv_weight", 0.1)  # EdgeConnect's 0.1; 0 = pure (weighted) L1
 
     def fill(G, g, e, m, x, prior=None):
         with torch.no_grad(), _autocast(dev):
@@ -454,18 +455,21 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
             # the discriminator and the loss see the ring, in the same Telea context
             real = xin * (1 - m) + x * m
             o = xin * (1 - m) + o * m
-            with _autocast(dev):
-                lr_, _ = D(real)
-                lf, _ = D(o.detach())
-                ld = 0.5 * (torch.relu(1 - lr_.float()).mean() + torch.relu(1 + lf.float()).mean())
-            od.zero_grad()
-            ld.backward()
-            od.step()
-            with _autocast(dev):
-                lf, _ = D(o)
-            adv = -lf.float().mean()
+            adv = torch.zeros((), device=dev)
+            if adv_w > 0:  # without the adversarial term the discriminator is not trained
+                with _autocast(dev):
+                    lr_, _ = D(real)
+                    lf, _ = D(o.detach())
+                    ld = 0.5 * (torch.relu(1 - lr_.float()).mean()
+                                + torch.relu(1 + lf.float()).mean())
+                od.zero_grad()
+                ld.backward()
+                od.step()
+                with _autocast(dev):
+                    lf, _ = D(o)
+                adv = -lf.float().mean()
             l1 = ec.weighted_l1(o, real, w, m)
-            lg = l1 + 0.1 * adv
+            lg = l1 + adv_w * adv
             og.zero_grad()
             lg.backward()
             og.step()
@@ -501,6 +505,7 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                       "boundary_sigma": sig, "weighted_l1": "normalised by mean weight",
                       "data": _data_note(args, pool), "init": str(_init_weights(args, key) or ""),
                       "ema": ema.decay, "lr": args.lr, "lr_schedule": "cosine to 10%",
+                      "adversarial_weight": adv_w,
                       "seeds_trained_together": seeds,
                       "perceptual_style": "off: no VGG19 weights offline"})
         path = save(ema.model.cpu(), out / fname, meta)

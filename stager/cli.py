@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--boundary-sigma", type=float, default=st.boundary_sigma,
                    help="px (STAGER_BOUNDARY_SIGMA)")
     t.add_argument("--lr", type=float, default=1e-4, help="edgeconnect generator learning rate")
+    t.add_argument("--adv-weight", type=float, default=0.1,
+                   help="edgeconnect inpainting: adversarial loss weight (EdgeConnect: 0.1; "
+                        "0 = the weighted L1 alone)")
     t.add_argument("--prior", choices=["", "telea"], default="",
                    help="edgeconnect: refine a classical fill of the hole instead of a white hole")
     t.add_argument("--pairs", type=int, default=1200, help="pix2pix/diffusion: training pairs")
