@@ -229,27 +229,24 @@ def evaluate_realism(catalog: Catalog, ctx: Context, backend: str = "telea", pai
 
 
 def markdown_sets(rep: dict) -> str:
-    """Markdown tables for whichever of ``real``, ``rooms``, ``realism`` the report holds."""
+    """Markdown tables for whichever of ``real``, ``imported``, ``rooms``, ``realism`` the
+    report holds."""
     f = lambda c, d=4: f"{c['mean']:.{d}f} [{c['ci95'][0]:.{d}f}, {c['ci95'][1]:.{d}f}]"  # noqa
     lines = []
+
+    def gap_table(title: str, r: dict) -> list[str]:
+        return [title, "", "| backend | gap L1 | band L1 | sharpness |", "|---|---|---|---|"] + [
+            f"| {get_backend(n).label} | {f(row['gap_l1'])} | {f(row['band_l1'])} | "
+            f"{f(row['sharpness'], 2)} |" for n, row in r["backends"].items()] + [""]
+
     if "real" in rep:
         r = rep["real"]
-        lines += [f"## Real photographs ({r['gaps']} product-shaped gaps in {len(r['photos'])} "
-                  f"held-out photos: {', '.join(r['photos'])})", "",
-                  "| backend | gap L1 | band L1 | sharpness |", "|---|---|---|---|"]
-        for n, row in r["backends"].items():
-            lines.append(f"| {get_backend(n).label} | {f(row['gap_l1'])} | "
-                         f"{f(row['band_l1'])} | {f(row['sharpness'], 2)} |")
-        lines.append("")
+        lines += gap_table(f"## Real photographs ({r['gaps']} product-shaped gaps in "
+                           f"{len(r['photos'])} held-out photos: {', '.join(r['photos'])})", r)
     if "imported" in rep:
         r = rep["imported"]
-        lines += [f"## Held-out imported scenes ({r['gaps']} product-shaped gaps in "
-                  f"{len(r['photos'])} scenes)", "",
-                  "| backend | gap L1 | band L1 | sharpness |", "|---|---|---|---|"]
-        for n, row in r["backends"].items():
-            lines.append(f"| {get_backend(n).label} | {f(row['gap_l1'])} | "
-                         f"{f(row['band_l1'])} | {f(row['sharpness'], 2)} |")
-        lines.append("")
+        lines += gap_table(f"## Held-out imported scenes ({r['gaps']} product-shaped gaps in "
+                           f"{len(r['photos'])} scenes)", r)
     if "rooms" in rep:
         r = rep["rooms"]
         lines += [f"## Imported plain rooms ({r['rooms']} rooms, noise sigma 3)", "",

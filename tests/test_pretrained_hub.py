@@ -14,7 +14,6 @@ import json
 import urllib.request
 
 import numpy as np
-import pytest
 
 from tests.conftest import tiny_sam
 from tests.hubcache import offline_env, put_folder, put_snapshot, run_json
