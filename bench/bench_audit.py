@@ -4,7 +4,7 @@
     python bench/bench_audit.py
 """
 
-from common import save, show  # noqa: I001
+from common import run_threads, save, show  # noqa: I001
 
 import datetime as dt
 import tempfile
@@ -49,13 +49,7 @@ def main() -> None:
         with lock:
             lat.extend(mine)
 
-    threads = [threading.Thread(target=voter, args=(k,)) for k in range(32)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    wall = run_threads(voter, 32)
     lat.sort()
     p95 = lat[int(0.95 * len(lat))]
     # a campaign with ~10,000 votes for the report

@@ -6,7 +6,7 @@ to end through a real server, which the issue's 300 ms p95 target is about.
     python bench/bench_vote_handler.py
 """
 
-from common import save, show  # noqa: I001
+from common import run_threads, save, show  # noqa: I001
 
 import os
 import tempfile
@@ -54,13 +54,7 @@ def main() -> None:
             lat.extend(mine[1:])
             first.append(mine[0])
 
-    threads = [threading.Thread(target=auditor, args=(k,)) for k in range(AUDITORS)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    wall = run_threads(auditor, AUDITORS)
     lat.sort()
     res = {"auditors": AUDITORS, "votes": AUDITORS * VOTES, "wall_s": round(wall, 2),
            "votes_per_s": round(AUDITORS * VOTES / wall, 1),

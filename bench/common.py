@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,17 @@ def timeit(fn, repeat: int = 20, warmup: int = 2) -> dict:
     ts.sort()
     return {"median_ms": statistics.median(ts), "p95_ms": ts[min(len(ts) - 1, int(0.95 * len(ts)))],
             "mean_ms": statistics.fmean(ts), "n": repeat}
+
+
+def run_threads(target, n: int) -> float:
+    """Run ``target(k)`` for k in 0..n-1 in ``n`` threads at once; the wall seconds."""
+    threads = [threading.Thread(target=target, args=(k,)) for k in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
 
 
 def _cpu_model() -> str:
