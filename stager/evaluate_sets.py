@@ -145,7 +145,7 @@ def evaluate_rooms(names: list[str], catalog_root, n: int = 8, seed: int = 0,
             s = by_file[f"room{i}.png"]
             prep = prepare(StageRequest(shot, scene_id=s.id, harmonise=0.0), ctx)
             for b in names:
-                plate = fill_plate(b, prep.scene, prep.fill_mask, hidden_region(prep))
+                plate = fill_plate(b, prep.source, prep.fill_mask, hidden_region(prep))
                 out = finish(prep, plate)
                 per[b]["gap_l1"].append(masked_l1(plate, clean, prep.gap))
                 left = sh_true & ~dilate(prep.new_mask, 2)
@@ -200,7 +200,7 @@ def evaluate_realism(catalog: Catalog, ctx: Context, backend: str = "telea", pai
             if "harmonise" in change:  # light matching changes the placed product
                 prep = prepare(replace(base.request, **change), ctx)
             clean = prep.request.clean_fill
-            plate = fill_plate(backend, prep.scene if clean else prep.composite, prep.fill_mask,
+            plate = fill_plate(backend, prep.source if clean else prep.composite, prep.fill_mask,
                                hidden_region(prep) if clean else None, seed=i)
             out = finish(prep, plate)
             x0, y0, x1, y1 = prep.placement.box

@@ -91,9 +91,21 @@ class Prepared:
     placement: comp.Placement
     composite: np.ndarray  # product pasted, old product still visible (the "before" view)
     gap: np.ndarray  # HxW bool: the part of the fill that stays visible
-    old_shadow: np.ndarray = None  # HxW bool: the old product's shadow (filled when removed)
+    old_shadow: np.ndarray = None  # HxW bool: the old product's shadow (removed when asked)
     light: sh.Light = field(default_factory=sh.Light)
     request: StageRequest | None = None
+    # the scene with the old shadow divided out where the fitted light explains it (None: not
+    # relit), and the part of the old shadow left to fill (None: all of it)
+    relit: np.ndarray | None = None
+    shadow_fill: np.ndarray | None = None
+
+    @property
+    def source(self) -> np.ndarray:
+        """The image a clean fill starts from: the scene, its old shadow relit when removed."""
+        req = self.request
+        if self.relit is not None and (req is None or req.remove_old_shadow):
+            return self.relit
+        return self.scene
 
     @property
     def new_mask(self) -> np.ndarray:
@@ -113,7 +125,7 @@ def fill_region(prep: "Prepared") -> np.ndarray:
     if req.clean_fill:
         region = dilate(prep.old_mask, margin)
         if req.remove_old_shadow and prep.old_shadow is not None:
-            region |= prep.old_shadow
+            region |= prep.old_shadow if prep.shadow_fill is None else prep.shadow_fill
         return region
     a = prep.placement.alpha
     return comp.gap_mask(prep.old_mask, prep.placement.mask, margin) | ((a > 0) & (a < 1)
@@ -235,9 +247,12 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
             raise ImageError(f"the old-shadow mask is {np.asarray(req.old_shadow).shape}, the "
                              f"scene {scene.shape[:2]}: redraw it on this scene")
         old_shadow = np.asarray(req.old_shadow).astype(bool) & ~old  # may be empty
+        light = sh.estimate_light(scene, old, old_shadow, maps=maps)
     else:
-        old_shadow = sh.detect_old_shadow(scene, old, margin, maps=maps)
-    light = sh.estimate_light(scene, old, old_shadow, maps=maps)
+        old_shadow, light = sh.find_old_shadow(scene, old, margin, maps=maps)
+    # the old shadow is divided out where the fitted light explains it (the floor's texture
+    # stays); only what is left darker than its surroundings joins the fill region
+    relit, shadow_fill = sh.relight(scene, old, old_shadow, light, maps[0])
     if req.light:
         light = sh.Light(**{**light.to_dict(), **req.light, "source": "set by the user"})
     placement = comp.place(product, old, req.scale, req.offset, req.flip,
@@ -245,7 +260,7 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     placement = comp.harmonise(placement, scene, old, req.harmonise)
     prep = Prepared(name, product, candidates, scene_id, scene, scene_rec.category, old,
                     placement, comp.paste(scene, placement), np.zeros(old.shape, bool),
-                    old_shadow, light, req)
+                    old_shadow, light, req, relit, shadow_fill)
     prep.gap = prep.fill_mask & ~placement.mask
     return prep
 
@@ -312,9 +327,9 @@ def run_backend(prep: Prepared, name: str, seed: int = 0, shadow: bool | None = 
         if name in COPY_PASTE:
             hole = prep.fill_mask
             clean = prep.request is None or prep.request.clean_fill
-            plate = prep.scene
+            plate = prep.source if clean else prep.scene
             if hole.any():  # the context excludes the old product and the new one
-                src = prep.scene if clean else prep.composite
+                src = prep.source if clean else prep.composite
                 plate = fill_plate(name, src, hole, hidden_region(prep) if clean else None,
                                    seed=seed, category=prep.category)
                 if not clean:  # the old way: gap filled with the product as context, and the
@@ -361,6 +376,9 @@ def report(result: StageResult) -> dict:
         "placement": {"box": list(p.placement.box)},
         "light": p.light.to_dict(),
         "old_shadow_pixels": int(p.old_shadow.sum()) if p.old_shadow is not None else 0,
+        # of those, the pixels left darker than their surroundings after relighting: filled
+        "old_shadow_filled_pixels": int(p.shadow_fill.sum()) if p.shadow_fill is not None
+        else int(p.old_shadow.sum()) if p.old_shadow is not None else 0,
         "fill_pixels": int(p.fill_mask.sum()),
         "gap_pixels": int(p.gap.sum()),
         "gap_ratio": round(comp.gap_ratio(p.old_mask, p.new_mask), 4),

@@ -540,8 +540,8 @@ def test_unticking_auto_shadow_starts_the_sliders_from_the_estimate(catalog):
 def test_old_shadow_is_detected_once_per_mask(catalog, monkeypatch):
     state, _ = _flow(catalog)
     calls = []
-    real = mask.detect_old_shadow
-    monkeypatch.setattr(mask, "detect_old_shadow", lambda s, m: calls.append(1) or real(s, m))
+    real = mask.find_old_shadow
+    monkeypatch.setattr(mask, "find_old_shadow", lambda s, m: calls.append(1) or real(s, m))
     mask._view(state)
     mask._view(state)  # the same mask again: no second detection
     assert len(calls) == 0  # _flow already detected it for this mask

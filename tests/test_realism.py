@@ -109,6 +109,81 @@ def test_old_shadow_found_next_to_vivid_products():
     assert min(recall) >= 0.5 and np.mean(recall) >= 0.8, np.round(recall, 2)
 
 
+def wood_room(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(scene, clean background, old mask, true old-shadow mask): a plain room given planks of
+    varied tone and a horizontal grain, then a vivid old product's contact and cast shadow."""
+    import cv2
+
+    from stager.evaluate_sets import plain_room as vivid_room
+
+    rng = np.random.default_rng(seed)
+    _, clean, alpha, _ = vivid_room(rng)
+    size = clean.shape[0]
+    tone = np.repeat(rng.uniform(0.85, 1.15, size // 16 + 1), 16)[:size, None]
+    grain = cv2.GaussianBlur(rng.normal(0, 0.06, (size, size)).astype(np.float32), (0, 0), 6,
+                             sigmaY=0.7)
+    wood = clean.astype(np.float32) * (tone + grain)[..., None]
+    shade = sh.object_shadow(alpha, sh.Light(float(rng.uniform(-0.7, 0.7)), -0.25, 0.04, 0.45,
+                                             0.5))
+    img = wood * shade[..., None]
+    img = img * (1 - alpha[..., None]) + np.float32([220, 20, 30]) * alpha[..., None]
+    return (np.clip(img + 0.5, 0, 255).astype(np.uint8),
+            np.clip(wood + 0.5, 0, 255).astype(np.uint8), alpha > 0.5,
+            (shade < 0.9) & (alpha < 0.5))
+
+
+def test_old_shadow_relit_keeps_the_floor_texture():
+    """On a wood floor the old shadow is divided out by the fitted shadow, not painted over:
+    the darkening goes (error against the clean floor under half the shadow's own) and the
+    grain stays (high-pass energy within 15% of the clean floor's), where a fill of the same
+    region smooths the grain away and, on average, errs more."""
+    import cv2
+
+    from stager.backends import get_backend
+
+    def hp(img, region):
+        f = img.astype(np.float32)
+        return float(np.abs(f - cv2.GaussianBlur(f, (0, 0), 2))[region].mean())
+
+    ratios, relit_err, fill_err = [], [], []
+    for seed in range(6):
+        scene, clean, old, truth = wood_room(seed)
+        maps = sh.shade_maps(scene, old)
+        mask, light = sh.find_old_shadow(scene, old, 6, maps=maps)
+        relit, _left = sh.relight(scene, old, mask, light, maps[0])
+        region = truth & ~dilate(old, 8)  # outside the footprint's own fill
+
+        def err(img, region=region, clean=clean):
+            return float(np.abs(img.astype(float) - clean)[region].mean())
+
+        filled = get_backend("telea")(scene, mask | dilate(old, 6))
+        assert err(relit) < 0.5 * err(scene), seed
+        ratios.append(hp(relit, region) / hp(clean, region))
+        assert hp(filled, region) < 0.5 * hp(clean, region)  # what a fill does to the grain
+        relit_err.append(err(relit))
+        fill_err.append(err(filled))
+    assert min(ratios) > 0.85 and max(ratios) < 1.15, np.round(ratios, 2)
+    assert np.mean(relit_err) < np.mean(fill_err), (relit_err, fill_err)
+
+
+def test_relight_never_lights_a_floor_above_its_surroundings():
+    """A shadow model that overshoots (here: twice too dark) lifts no pixel more than the
+    allowed 20% above its local reference, and the floor away from the shadow is untouched."""
+    scene, clean, old, truth = wood_room(1)
+    maps = sh.shade_maps(scene, old)
+    mask, light = sh.find_old_shadow(scene, old, 6, maps=maps)
+    wrong = sh.Light(light.vx, light.vy, light.softness, min(2 * light.strength + 0.3, 0.95),
+                     0.95)
+    relit, _ = sh.relight(scene, old, mask, wrong, maps[0])
+    lum = sh._luma(scene)
+    bright = mask & (lum > 40)  # uint8 rounding dominates the gain of very dark pixels
+    gain = sh._luma(relit)[bright] / lum[bright]
+    assert gain.max() > 1.3  # the wrong model did push
+    assert np.percentile(gain * maps[0][bright], 99.5) <= 1.2 + 0.02  # ... but not past 1.2
+    untouched = ~dilate(mask, 6) & ~old
+    assert np.array_equal(relit[untouched], scene[untouched])
+
+
 def test_perfect_fill_leaves_no_old_product_pixels(room_job):
     prep = _prep(room_job)
     out = finish(prep, np.where(prep.fill_mask[..., None], room_job["clean"], prep.scene))
