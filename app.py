@@ -45,6 +45,16 @@ def warm_models() -> list[str]:
             warmed.append(name)
         except Exception as exc:  # noqa: BLE001
             log.warning("warm-up of %s failed: %s", name, exc)
+    try:  # then SAM's embeddings of the catalog's scenes (a Space builds its catalog at
+        # start); every backend is warm first, so a designer's first run does not wait
+        from stager.segment import precompute_embeddings
+
+        seg = get_context().segmenter
+        if seg.sam is not None:
+            r = precompute_embeddings(get_context().catalog, seg)
+            log.info("SAM embeddings: %d computed, %d cached", r["computed"], r["cached"])
+    except Exception as exc:  # noqa: BLE001
+        log.warning("SAM embeddings not precomputed: %s", exc)
     return warmed
 
 

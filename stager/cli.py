@@ -26,6 +26,7 @@ def cmd_catalog(a) -> int:
                             progress=_progress)
         print(f"catalog: {len(cat.scenes)} scenes, {len(cat.products)} products, "
               f"{len(cat.categories())} categories -> {cat.root / 'manifest.json'}")
+        _embed_scenes(cat)
         return 0
     cat = open_catalog()
     if a.scenes_dir is None and a.products_dir is None:
@@ -35,7 +36,20 @@ def cmd_catalog(a) -> int:
         print(f"skipped {s}")
     print(f"catalog: {len(cat.scenes)} scenes, {len(cat.products)} products "
           f"({len(skipped)} files skipped) -> {cat.root / 'manifest.json'}")
+    _embed_scenes(cat)
     return 0
+
+
+def _embed_scenes(cat) -> None:
+    """With SAM configured, its embeddings of every scene are made at build (and import)."""
+    from .segment import precompute_embeddings, sam_status
+
+    if not sam_status()[0]:
+        print("SAM embeddings: not precomputed (no SAM checkpoint: masks use GrabCut)")
+        return
+    r = precompute_embeddings(cat, progress=_progress)
+    print(f"SAM embeddings: {r['computed']} computed, {r['cached']} already cached, "
+          f"{r['failed']} failed")
 
 
 def cmd_stage(a) -> int:

@@ -122,6 +122,19 @@ def _coerce(value: str, kind: type, name: str):
         raise ValueError(f"STAGER_{name.upper()}={value!r} is not a valid {kind.__name__}") from exc
 
 
+SPACE_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-inpainting"  # a Space with a GPU
+
+
+def _has_cuda() -> bool:
+    """A CUDA device torch can use (asked only on a Space: importing torch takes a second)."""
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001 - no torch, or a broken driver: no GPU
+        return False
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default ``os.environ``); bad values raise ``ValueError``."""
     env = dict(os.environ if env is None else env)
@@ -133,6 +146,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if env.get("STAGER_SPACE_ID"):  # on a Space: the pretrained tier for real photos by default
         env.setdefault("STAGER_ALLOW_DOWNLOAD", "1")  # SAM ViT-B and open_clip ViT-B-32
         env.setdefault("STAGER_CLIP_PRETRAINED", "laion2b_s34b_b79k")
+        if _has_cuda():  # Stable Diffusion inpainting only where a GPU runs it
+            env.setdefault("STAGER_DIFFUSION_MODEL_ID", SPACE_SD_MODEL)
     defaults = Settings()
     for f in fields(Settings):
         key = f"STAGER_{f.name.upper()}"

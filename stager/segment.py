@@ -10,6 +10,7 @@ kept in memory, and for SAM also on disk, so a click never recomputes it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import numpy as np
 
 from .config import get_settings
 from .images import ImageError, bbox, disk
+
+log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------ cutout
 
@@ -472,6 +475,37 @@ class Segmenter:
             raise ImageError("no mask could be proposed for this prompt")
         candidates.sort(key=lambda c: -c[1])
         return Proposal([c[0] for c in candidates], [c[1] for c in candidates], self.method)
+
+
+def precompute_embeddings(catalog, segmenter: "Segmenter | None" = None, progress=None
+                          ) -> dict:
+    """SAM's image embedding of every catalog scene, into the segmenter's disk cache (keyed by
+    content hash and model identity), so a designer's first click on any scene is answered at
+    once. Scenes already cached cost a file check. Without SAM (GrabCut) there is nothing to
+    precompute. Returns {"method", "scenes", "computed", "cached", "failed"}."""
+    seg = segmenter if segmenter is not None else Segmenter.from_settings()
+    out = {"method": seg.method, "scenes": len(catalog.scenes), "computed": 0, "cached": 0,
+           "failed": 0}
+    if seg.sam is None or seg.disk_cache is None:
+        return out
+    n = len(catalog.scenes)
+    for i, rec in enumerate(catalog.scenes):
+        try:
+            image = catalog.scene_image(rec.id)
+            path = seg._path(image_key(image))
+            if path is not None and path.is_file():
+                out["cached"] += 1
+            else:
+                with seg._lock:  # not kept in the memory cache: app users' scenes stay there
+                    seg._save_disk(image_key(image), seg._embed(image))
+                    seg.stats["embeddings_computed"] += 1
+                out["computed"] += 1
+        except Exception as exc:  # noqa: BLE001 - one unreadable scene does not stop the rest
+            log.warning("no SAM embedding for scene %s: %s", rec.id, exc)
+            out["failed"] += 1
+        if progress:
+            progress((i + 1) / n, f"SAM embeddings {i + 1}/{n}")
+    return out
 
 
 def refine(mask: np.ndarray, add: np.ndarray | None = None, remove: np.ndarray | None = None,

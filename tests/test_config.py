@@ -28,3 +28,19 @@ def test_a_space_turns_the_pretrained_tier_on_unless_told_otherwise():
     st = load_settings({"SPACE_ID": "me/stager", "STAGER_ALLOW_DOWNLOAD": "0"})
     assert not st.allow_download
     assert not load_settings({}).allow_download  # never by default elsewhere
+
+
+def test_a_space_turns_stable_diffusion_on_only_with_a_gpu(monkeypatch):
+    """SD inpainting is a default on a Space with a GPU; on a CPU Space, or off a Space even
+    with a GPU, it stays off unless STAGER_DIFFUSION_MODEL_ID names a model."""
+    import torch
+
+    from stager import config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert load_settings({"SPACE_ID": "me/stager"}).diffusion_model_id == config.SPACE_SD_MODEL
+    assert load_settings({}).diffusion_model_id == ""
+    assert load_settings({"SPACE_ID": "me/stager", "STAGER_DIFFUSION_MODEL_ID": "/m"}
+                         ).diffusion_model_id == "/m"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert load_settings({"SPACE_ID": "me/stager"}).diffusion_model_id == ""

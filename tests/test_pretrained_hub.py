@@ -4,8 +4,9 @@ from the project's SAM cache, and nothing is ever downloaded (the subprocesses r
 ``HF_HUB_OFFLINE=1`` and an unreachable endpoint and proxy).
 
 What a Space turns on by default (``SPACE_ID`` set): downloads, open_clip ViT-B-32
-(``laion2b_s34b_b79k``) and SAM ViT-B; Stable Diffusion inpainting only when
-``STAGER_DIFFUSION_MODEL_ID`` names one. Without ``SPACE_ID`` nothing is fetched.
+(``laion2b_s34b_b79k``) and SAM ViT-B; Stable Diffusion inpainting when torch sees a GPU
+(``tests/test_config.py``) or ``STAGER_DIFFUSION_MODEL_ID`` names one. Without ``SPACE_ID``
+nothing is fetched.
 """
 
 from __future__ import annotations

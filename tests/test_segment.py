@@ -4,7 +4,7 @@ import pytest
 from stager.images import ImageError
 from stager.segment import Segmenter, cutout, load_sam, mask_iou, refine
 from stager.synth import catalog_shot
-from tests.conftest import tiny_sam
+from tests.conftest import random_scene, tiny_sam
 
 
 def test_cutout_matches_true_alpha_on_default_products(catalog):
@@ -239,3 +239,41 @@ def test_a_click_refines_the_mask_instead_of_replacing_it():
     # the proposal still covers a negative click: only a small disk around it goes
     cut2 = apply_click(mask, proposal, (17, 20), positive=False, radius=2)
     assert not cut2[20, 17] and (mask & ~cut2).sum() <= 13 and cut2[10, 10]
+
+
+def test_sam_embeddings_of_every_scene_are_precomputed_at_build(tmp_path):
+    """``catalog build``/``import`` and the app's warm-up fill SAM's disk cache with every
+    scene's embedding: a later segmenter (the next start) answers the first click on any scene
+    from disk, with the same embedding it would have computed; a second pass computes nothing;
+    GrabCut has nothing to precompute."""
+    import torch
+
+    from stager.catalog import Catalog, import_folders
+    from stager.images import save_png
+    from stager.segment import precompute_embeddings
+
+    rooms = tmp_path / "rooms"
+    rooms.mkdir()
+    for i in range(3):
+        save_png(rooms / f"room{i}.png", random_scene(i, 64))
+    base = Catalog(tmp_path / "catalog", [], [], 0)
+    base.save()
+    cat, _ = import_folders(base, rooms)
+    cache = tmp_path / "cache"
+    seen = []
+    r = precompute_embeddings(cat, Segmenter(tiny_sam(0), disk_cache=cache),
+                              progress=lambda f, m: seen.append(f))
+    assert (r["computed"], r["cached"], r["failed"], r["scenes"]) == (3, 0, 0, 3)
+    assert len(list(cache.rglob("*.pt"))) == 3 and seen[-1] == 1.0
+    later = Segmenter(tiny_sam(0), disk_cache=cache)
+    fresh = Segmenter(tiny_sam(0))
+    for rec in cat.scenes:
+        img = cat.scene_image(rec.id)
+        later.set_image(img)
+        fresh.set_image(img)
+        assert torch.equal(later._cache[later.key]["features"], fresh._cache[fresh.key]["features"])
+    assert later.stats["embeddings_computed"] == 0 and later.stats["cache_hits"] == 3
+    again = precompute_embeddings(cat, Segmenter(tiny_sam(0), disk_cache=cache))
+    assert (again["computed"], again["cached"]) == (0, 3)
+    grab = precompute_embeddings(cat, Segmenter(None, disk_cache=cache))
+    assert grab["computed"] == 0 and grab["method"].startswith("grabcut")
