@@ -27,7 +27,8 @@ def _progress(frac: float, msg: str) -> None:
 
 def warm_models() -> list[str]:
     """Load every available backend's networks and the segmenter (so the first *Run all
-    backends* does not pay for loading). Returns the names warmed; failures are logged."""
+    backends* does not pay for loading), then, with SAM, embed every catalog scene into its
+    disk cache. Returns the names warmed; failures are logged."""
     from stager.backends import REGISTRY, get_backend
 
     warmed = []

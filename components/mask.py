@@ -39,7 +39,7 @@ def update_shadow(state: Session) -> None:
 
     key = f"{state.scene_id}:{hashlib.sha1(np.packbits(state.mask).tobytes()).hexdigest()}"
     if key != state.shadow_key:  # detect once per mask, not on every re-draw of the view
-        state.old_shadow, state.shadow_key = find_old_shadow(state.scene, state.mask)[0], key
+        state.old_shadow, state.shadow_key = find_old_shadow(state.scene, state.mask).mask, key
 
 
 def _view(state: Session) -> np.ndarray:

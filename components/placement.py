@@ -41,7 +41,7 @@ def preview(state: Session, scale, dx, dy, flip, dilation):
     state.light = lt.to_dict()
     return state, img, (f"Visible gap after the paste (yellow): {int(prep.gap.sum()):,} px; "
                         f"rebuilt background: {int(prep.fill_mask.sum()):,} px (the old product,"
-                        f" its margin and its shadow of {int(prep.old_shadow.sum()):,} px). "
+                        f" its margin and {_shadow_note(prep)}). "
                         f"New shadow: {lt.source} (x {lt.vx:+.2f}, y {lt.vy:+.2f} per unit "
                         f"height, strength {lt.strength:.2f}).")
 
@@ -90,3 +90,16 @@ def listen(state, mask_events):
                  get("out_msg")]
     for ev in realism.listen(state):
         ev.then(preview, inputs, outs).then(clear_if_stale, inputs, stale_out)
+
+
+def _shadow_note(prep) -> str:
+    """How the old shadow is removed: relit, and what of it is filled."""
+    shadow = prep.old_shadow
+    if shadow is None or not shadow.any():
+        return "no old shadow found"
+    req = prep.request
+    if req is not None and not req.remove_old_shadow:
+        return f"the old shadow of {int(shadow.sum()):,} px kept"
+    filled = int((shadow & prep.fill_mask).sum())
+    return (f"what is left of the old shadow, {filled:,} of its {int(shadow.sum()):,} px; the "
+            "rest is relit")

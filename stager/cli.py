@@ -26,7 +26,7 @@ def cmd_catalog(a) -> int:
                             progress=_progress)
         print(f"catalog: {len(cat.scenes)} scenes, {len(cat.products)} products, "
               f"{len(cat.categories())} categories -> {cat.root / 'manifest.json'}")
-        _embed_scenes(cat)
+        _embed_scenes(cat, a.no_embed)
         return 0
     cat = open_catalog()
     if a.scenes_dir is None and a.products_dir is None:
@@ -36,18 +36,26 @@ def cmd_catalog(a) -> int:
         print(f"skipped {s}")
     print(f"catalog: {len(cat.scenes)} scenes, {len(cat.products)} products "
           f"({len(skipped)} files skipped) -> {cat.root / 'manifest.json'}")
-    _embed_scenes(cat)
+    _embed_scenes(cat, a.no_embed)
     return 0
 
 
-def _embed_scenes(cat) -> None:
-    """With SAM configured, its embeddings of every scene are made at build (and import)."""
+def _embed_scenes(cat, skip: bool = False) -> None:
+    """With SAM configured, its embeddings of every scene are made at build (and import). The
+    catalog is saved before: a SAM that fails to load is reported, not fatal."""
     from .segment import precompute_embeddings, sam_status
 
+    if skip:
+        print("SAM embeddings: skipped (--no-embed); the app makes them in the background")
+        return
     if not sam_status()[0]:
         print("SAM embeddings: not precomputed (no SAM checkpoint: masks use GrabCut)")
         return
-    r = precompute_embeddings(cat, progress=_progress)
+    try:
+        r = precompute_embeddings(cat, progress=_progress)
+    except Exception as exc:  # noqa: BLE001 - the catalog itself is saved and usable
+        print(f"SAM embeddings: not precomputed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+        return
     print(f"SAM embeddings: {r['computed']} computed, {r['cached']} already cached, "
           f"{r['failed']} failed")
 
@@ -167,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import: folder of product photos")
     c.add_argument("--annotations", type=Path, default=None,
                    help="import: CSV or JSONL with file, mask, box, category")
+    c.add_argument("--no-embed", action="store_true",
+                   help="do not precompute SAM embeddings of the scenes (when SAM is set up)")
     c.set_defaults(fn=cmd_catalog)
 
     s = sub.add_parser("stage", help="stage one product")

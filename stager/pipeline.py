@@ -53,7 +53,7 @@ class StageRequest:
     shadow: bool = True  # contact + cast shadow of the new product
     light: dict | None = None  # overrides of the estimated light (vx, vy, softness, strength)
     product_shadow: str = "drop"  # the product photo's own shadow: drop | keep (multiply)
-    remove_old_shadow: bool = True  # add the old product's shadow to the fill region
+    remove_old_shadow: bool = True  # relight the old product's shadow away (fill what stays)
     clean_fill: bool = True  # False: the old way (fill only the gap, new product as context)
     seed: int = 0
 
@@ -103,7 +103,7 @@ class Prepared:
     def source(self) -> np.ndarray:
         """The image a clean fill starts from: the scene, its old shadow relit when removed."""
         req = self.request
-        if self.relit is not None and (req is None or req.remove_old_shadow):
+        if self.relit is not None and (req is None or (req.remove_old_shadow and req.clean_fill)):
             return self.relit
         return self.scene
 
@@ -118,8 +118,10 @@ class Prepared:
 
 
 def fill_region(prep: "Prepared") -> np.ndarray:
-    """Clean fill: the old footprint dilated by the margin, plus the old shadow when it is
-    removed. Legacy (``clean_fill=False``): only the gap, plus the new product's soft edge."""
+    """Clean fill: the old footprint dilated by the margin, plus, when the old shadow is
+    removed, the part of it that relighting leaves dark (``shadow_fill``; all of it for a
+    ``Prepared`` made without relighting). Legacy (``clean_fill=False``): only the gap, plus
+    the new product's soft edge."""
     req = prep.request or StageRequest(product=None)
     margin = get_settings().gap_margin if req.margin is None else req.margin
     if req.clean_fill:
@@ -248,11 +250,14 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
                              f"scene {scene.shape[:2]}: redraw it on this scene")
         old_shadow = np.asarray(req.old_shadow).astype(bool) & ~old  # may be empty
         light = sh.estimate_light(scene, old, old_shadow, maps=maps)
+        detected = sh.detect_old_shadow(scene, old, margin, maps=maps)
     else:
-        old_shadow, light = sh.find_old_shadow(scene, old, margin, maps=maps)
+        found = sh.find_old_shadow(scene, old, margin, maps=maps)
+        old_shadow, light, detected = found.mask, found.light, found.detected
     # the old shadow is divided out where the fitted light explains it (the floor's texture
-    # stays); only what is left darker than its surroundings joins the fill region
-    relit, shadow_fill = sh.relight(scene, old, old_shadow, light, maps[0])
+    # stays); what is left darker than its surroundings, and any painted part no fitted
+    # shadow covers, joins the fill region
+    relit, shadow_fill = sh.relight(scene, old, old_shadow, light, maps[0], detected)
     if req.light:
         light = sh.Light(**{**light.to_dict(), **req.light, "source": "set by the user"})
     placement = comp.place(product, old, req.scale, req.offset, req.flip,
@@ -376,9 +381,9 @@ def report(result: StageResult) -> dict:
         "placement": {"box": list(p.placement.box)},
         "light": p.light.to_dict(),
         "old_shadow_pixels": int(p.old_shadow.sum()) if p.old_shadow is not None else 0,
-        # of those, the pixels left darker than their surroundings after relighting: filled
-        "old_shadow_filled_pixels": int(p.shadow_fill.sum()) if p.shadow_fill is not None
-        else int(p.old_shadow.sum()) if p.old_shadow is not None else 0,
+        # of those, what is filled (the rest is relit): none when the shadow is kept
+        "old_shadow_filled_pixels": int((p.fill_mask & p.old_shadow).sum())
+        if p.old_shadow is not None else 0,
         "fill_pixels": int(p.fill_mask.sum()),
         "gap_pixels": int(p.gap.sum()),
         "gap_ratio": round(comp.gap_ratio(p.old_mask, p.new_mask), 4),

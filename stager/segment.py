@@ -338,15 +338,17 @@ class Segmenter:
                     self._cache.popitem(last=False)
             self.image, self.key = image, key
 
-    def _embed(self, image: np.ndarray) -> dict:
+    def _embed(self, image: np.ndarray, predictor=None) -> dict:
+        """Per-image state. ``predictor``: another ``SamPredictor`` of the same model, so a
+        background job embeds without holding the lock the users' clicks need."""
         if self.sam is not None:
             import torch
 
+            p = predictor or self.predictor
             with torch.no_grad():
-                self.predictor.set_image(image)
-            return {"features": self.predictor.features.detach().clone(),
-                    "original_size": self.predictor.original_size,
-                    "input_size": self.predictor.input_size}
+                p.set_image(image)
+            return {"features": p.features.detach().clone(),
+                    "original_size": p.original_size, "input_size": p.input_size}
         # GrabCut: work on a downscaled copy; the "embedding" is that copy.
         s = self.work_side / max(image.shape[:2])
         small = cv2.resize(image, (max(1, round(image.shape[1] * s)),
@@ -375,7 +377,7 @@ class Segmenter:
         import torch
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")  # two writers of one key
         torch.save(state, tmp)
         tmp.replace(path)
 
@@ -482,23 +484,26 @@ def precompute_embeddings(catalog, segmenter: "Segmenter | None" = None, progres
     """SAM's image embedding of every catalog scene, into the segmenter's disk cache (keyed by
     content hash and model identity), so a designer's first click on any scene is answered at
     once. Scenes already cached cost a file check. Without SAM (GrabCut) there is nothing to
-    precompute. Returns {"method", "scenes", "computed", "cached", "failed"}."""
+    precompute. It embeds with its own predictor of the same model, outside the segmenter's
+    lock, so it runs beside the app's users. Returns {"method", "scenes", "computed", "cached",
+    "failed"}."""
     seg = segmenter if segmenter is not None else Segmenter.from_settings()
     out = {"method": seg.method, "scenes": len(catalog.scenes), "computed": 0, "cached": 0,
            "failed": 0}
     if seg.sam is None or seg.disk_cache is None:
         return out
+    from segment_anything import SamPredictor
+
+    own = SamPredictor(seg.sam)  # the same model; users' clicks never wait on this loop
     n = len(catalog.scenes)
     for i, rec in enumerate(catalog.scenes):
         try:
             image = catalog.scene_image(rec.id)
-            path = seg._path(image_key(image))
-            if path is not None and path.is_file():
+            key = image_key(image)
+            if key in seg._cache or seg._path(key).is_file():
                 out["cached"] += 1
-            else:
-                with seg._lock:  # not kept in the memory cache: app users' scenes stay there
-                    seg._save_disk(image_key(image), seg._embed(image))
-                    seg.stats["embeddings_computed"] += 1
+            else:  # written to disk only: the memory cache keeps the users' scenes
+                seg._save_disk(key, seg._embed(image, own))
                 out["computed"] += 1
         except Exception as exc:  # noqa: BLE001 - one unreadable scene does not stop the rest
             log.warning("no SAM embedding for scene %s: %s", rec.id, exc)

@@ -135,6 +135,18 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray) -> tuple[np.ndarray, np.
     return ratio, np.max(chans, axis=0) - np.min(chans, axis=0)
 
 
+def _shadow_zone(old_mask: np.ndarray, b) -> np.ndarray:
+    """Where the old product's shadow may lie (HxW bool): within a radius of the product, on
+    the floor near its base, and not far in front of it."""
+    h, w = b[3] - b[1], b[2] - b[0]
+    # a distance transform: a 200-px disk dilation is slow
+    near = cv2.distanceTransform((~old_mask).astype(np.uint8), cv2.DIST_L2, 5) \
+        <= max(int(0.6 * max(h, w)), 8)
+    near[: max(b[1] + int(0.4 * h), 0)] = False
+    near[b[3] + int(0.25 * h + 0.08 * w) + 4:] = False
+    return near
+
+
 def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
                       seed: float = 0.88, grow: float = 0.95, maps=None) -> np.ndarray:
     """The old product's contact/cast shadow: a darker region of the floor joined to the old
@@ -145,11 +157,7 @@ def detect_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6,
     if b is None:
         return np.zeros(old_mask.shape, bool)
     h, w = b[3] - b[1], b[2] - b[0]
-    # within a radius of the product (a distance transform: a 200-px disk dilation is slow)
-    near = cv2.distanceTransform((~old_mask).astype(np.uint8), cv2.DIST_L2, 5) \
-        <= max(int(0.6 * max(h, w)), 8)
-    near[: max(b[1] + int(0.4 * h), 0)] = False  # shadows lie on the floor, near the base
-    near[b[3] + int(0.25 * h + 0.08 * w) + 4:] = False  # ... and not far in front of it
+    near = _shadow_zone(old_mask, b)
     ratio, spread = maps if maps is not None else shade_maps(scene, old_mask)
     grey = spread < 0.08
     strong = (ratio < seed) & near & ~old_mask & grey
@@ -255,43 +263,74 @@ def estimate_light(scene: np.ndarray, old_mask: np.ndarray, old_shadow: np.ndarr
                  "estimated: fitted to the old product's shadow")
 
 
+@dataclass
+class OldShadow:
+    """The old product's shadow as found: ``mask`` (shown in the mask view, removed), the
+    ``light`` fitted to it, and ``detected``, the part the detector itself found (the rest of
+    the mask is where only the fitted model says there is shadow)."""
+
+    mask: np.ndarray
+    light: Light
+    detected: np.ndarray
+
+
+def _explained(model: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Where the floor is not much darker than the fitted shadow makes it: darker than that by
+    over 0.1 is another object (a chair in a lamp's shadow), not shade to lift."""
+    return ratio >= model - 0.1
+
+
 def find_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6, maps=None
-                    ) -> tuple[np.ndarray, Light]:
-    """(old-shadow mask, fitted light). The mask is the detected dark region joined by where
-    the shadow fitted to it darkens the floor by 3% or more: the faint penumbra and the parts of
-    a cast shadow that the detector's thresholds miss on a textured floor."""
+                    ) -> OldShadow:
+    """The old product's shadow: the detected dark region joined by where the shadow fitted to
+    it darkens the floor by 3% or more (the faint penumbra and the parts of a cast shadow the
+    detector's thresholds miss on a textured floor), on grey pixels the fitted shadow explains,
+    in the zone the detector searches (near the product, on the floor around its base).
+    A fit at the strongest strength searched is taken to have fitted an object, not a shadow:
+    then only the detected region counts."""
     maps = maps if maps is not None else shade_maps(scene, old_mask)
     det = detect_old_shadow(scene, old_mask, margin, maps=maps)
     light = estimate_light(scene, old_mask, det, maps=maps)
-    if not det.any():
-        return det, light
+    if not det.any() or light.strength >= 0.8:
+        return OldShadow(det, light, det)
+    ratio, spread = maps
     model = object_shadow(old_mask.astype(np.float32), light)
-    return (det | (model < 0.97)) & ~old_mask, light
+    extra = ((model < 0.97) & (spread < 0.12) & _explained(model, ratio)
+             & _shadow_zone(old_mask, bbox(old_mask)))
+    return OldShadow((det | extra) & ~old_mask, light, det)
 
 
 def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, light: Light,
-            ratio: np.ndarray, left: float = 0.9, overshoot: float = 0.2
-            ) -> tuple[np.ndarray, np.ndarray]:
+            ratio: np.ndarray, detected: np.ndarray | None = None, left: float = 0.9,
+            overshoot: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """Divide the old product's shadow out of ``scene`` inside ``shadow_mask`` (feathered).
 
-    The divisor is the old silhouette's contact and cast shadow under ``light``, but never
-    below the measured shading ratio over ``1 + overshoot``: a pixel is lit at most 20% above
-    its local reference, so a model that overshoots (a real photo's shadow is not the
-    renderer's) cannot make a bright patch, while the texture's own dark grain, darker than
-    the model, keeps its contrast. (The reference, a closing, under-reads broad shadows: with
-    no overshoot allowed the catalog's cast shadows were only two-thirds removed.)
-    Returns (relit HxWx3 uint8, the mask's pixels still darker than ``left`` x their
-    surroundings after relighting: those are filled)."""
+    The divisor is the old silhouette's contact and cast shadow under ``light``, bounded by
+    the measured shading ratio: inside ``detected`` (the detector's own shadow; default: the
+    whole mask) a pixel is lit at most ``overshoot`` (20%) above its local reference,
+    elsewhere 5%. (The
+    reference, a closing, under-reads broad shadows: with no overshoot allowed the catalog's
+    cast shadows were only two-thirds removed.) The local reference is only as good as the
+    floor around it, so a light fitted wrongly can still leave a faintly bright patch; pixels
+    much darker than the fitted shadow explains (another object in its path) are left alone.
+
+    Returns (relit HxWx3 uint8, what to fill): the detected pixels still darker than ``left`` x
+    their surroundings after relighting, and the mask's pixels the fitted shadow does not
+    cover at all (painted by the user beyond it)."""
+    empty = np.zeros(scene.shape[:2], bool)
     if shadow_mask is None or not shadow_mask.any():
-        empty = np.zeros(scene.shape[:2], bool)
         return scene, empty
+    core = shadow_mask if detected is None else (shadow_mask & detected)
     model = object_shadow(old_mask.astype(np.float32), light)
-    div = np.clip(np.maximum(model, ratio / (1.0 + overshoot)), 0.25, 1.0)
-    w = np.clip(cv2.GaussianBlur(shadow_mask.astype(np.float32), (0, 0), 1.5), 0, 1)
-    w = np.where(shadow_mask, np.maximum(w, 0.5), w)  # the mask itself is (mostly) relit
+    over = np.where(core, overshoot, min(overshoot, 0.05)).astype(np.float32)
+    div = np.clip(np.maximum(model, ratio / (1.0 + over)), 0.25, 1.0)
+    lift = shadow_mask & (core | _explained(model, ratio))
+    w = np.clip(cv2.GaussianBlur(lift.astype(np.float32), (0, 0), 1.5), 0, 1)
+    w = np.where(lift, np.maximum(w, 0.5), w)  # the mask itself is (mostly) relit
     div = 1.0 - w * (1.0 - div)
     relit = np.clip(scene.astype(np.float32) / div[..., None] + 0.5, 0, 255).astype(np.uint8)
-    residual = shadow_mask & (ratio / div < left)
+    residual = core & (ratio / div < left)
     residual = cv2.morphologyEx(residual.astype(np.uint8), cv2.MORPH_OPEN,
                                 np.ones((3, 3), np.uint8)).astype(bool)
-    return relit, residual
+    beyond = shadow_mask & ~core & (model > 0.99)  # painted where no fitted shadow falls
+    return relit, residual | beyond

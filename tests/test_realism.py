@@ -149,8 +149,9 @@ def test_old_shadow_relit_keeps_the_floor_texture():
     for seed in range(6):
         scene, clean, old, truth = wood_room(seed)
         maps = sh.shade_maps(scene, old)
-        mask, light = sh.find_old_shadow(scene, old, 6, maps=maps)
-        relit, _left = sh.relight(scene, old, mask, light, maps[0])
+        found = sh.find_old_shadow(scene, old, 6, maps=maps)
+        mask = found.mask
+        relit, _fill = sh.relight(scene, old, mask, found.light, maps[0], found.detected)
         region = truth & ~dilate(old, 8)  # outside the footprint's own fill
 
         def err(img, region=region, clean=clean):
@@ -166,22 +167,80 @@ def test_old_shadow_relit_keeps_the_floor_texture():
     assert np.mean(relit_err) < np.mean(fill_err), (relit_err, fill_err)
 
 
-def test_relight_never_lights_a_floor_above_its_surroundings():
-    """A shadow model that overshoots (here: twice too dark) lifts no pixel more than the
-    allowed 20% above its local reference, and the floor away from the shadow is untouched."""
+def test_relight_spares_other_objects_and_never_lights_far_above_the_floor():
+    """A dark box standing where the fitted shadow falls, but darker than that shadow makes
+    the floor, is another object: it is neither lifted nor painted over (a lamp's fitted
+    shadow used to blow out a chair). A light fitted twice too dark lifts the floor at most
+    ~20% above the true clean floor inside the detected shadow and ~5% outside it."""
+    import cv2
+
+    scene, clean, old, truth = wood_room(3)
+    maps = sh.shade_maps(scene, old)
+    found = sh.find_old_shadow(scene, old, 6, maps=maps)
+    # a light fitted wrongly (the shadow thrown the other way, long), as the mask
+    # view would show it: the detected shadow joined by the wrong model's support
+    lt = found.light
+    wrong = sh.Light(-lt.vx if abs(lt.vx) > 0.2 else 0.6, -0.45, 0.04, 0.3, lt.contact)
+    model = sh.object_shadow(old.astype(np.float32), wrong)
+    ys, xs = np.nonzero(~found.detected & ~dilate(old, 20) & (model < 0.8))
+    i = len(ys) // 2
+    box = np.zeros(old.shape, bool)
+    box[max(ys[i] - 12, 0):ys[i] + 12, max(xs[i] - 10, 0):xs[i] + 10] = True
+    box &= ~dilate(old, 4)
+    scene = scene.copy()
+    scene[box] = (45, 32, 24)  # a dark object, not shade
+    maps = sh.shade_maps(scene, old)
+    mask = (found.detected | (model < 0.97)) & ~old
+    relit, fill = sh.relight(scene, old, mask, wrong, maps[0], found.detected)
+    inner = box & ~dilate(~box, 5)  # the box away from its edge (the relit mask is feathered)
+    assert inner.sum() > 100
+    assert np.abs(relit[inner].astype(int) - scene[inner]).max() <= 3  # not lifted
+    assert not (fill & inner).any()  # ... nor painted over
+
     scene, clean, old, truth = wood_room(1)
     maps = sh.shade_maps(scene, old)
-    mask, light = sh.find_old_shadow(scene, old, 6, maps=maps)
-    wrong = sh.Light(light.vx, light.vy, light.softness, min(2 * light.strength + 0.3, 0.95),
-                     0.95)
-    relit, _ = sh.relight(scene, old, mask, wrong, maps[0])
-    lum = sh._luma(scene)
-    bright = mask & (lum > 40)  # uint8 rounding dominates the gain of very dark pixels
-    gain = sh._luma(relit)[bright] / lum[bright]
-    assert gain.max() > 1.3  # the wrong model did push
-    assert np.percentile(gain * maps[0][bright], 99.5) <= 1.2 + 0.02  # ... but not past 1.2
-    untouched = ~dilate(mask, 6) & ~old
+    found = sh.find_old_shadow(scene, old, 6, maps=maps)
+    lt = found.light
+    wrong = sh.Light(lt.vx, lt.vy, lt.softness, min(2 * lt.strength + 0.3, 0.95), 0.95)
+    relit, _ = sh.relight(scene, old, found.mask, wrong, maps[0], found.detected)
+
+    def lum(img):
+        return cv2.GaussianBlur(sh._luma(img), (0, 0), 3)
+
+    over = lum(relit) / np.maximum(lum(clean), 1)
+    core, rest = found.mask & found.detected, found.mask & ~found.detected
+    assert (lum(relit) / np.maximum(lum(scene), 1))[found.mask].max() > 1.3  # it did push
+    assert np.percentile(over[core], 99) <= 1.25
+    if rest.sum() > 50:
+        assert np.percentile(over[rest], 99) <= 1.1
+    untouched = ~dilate(found.mask, 6) & ~old
     assert np.array_equal(relit[untouched], scene[untouched])
+
+
+def test_staging_relights_the_old_shadow_and_fills_only_what_stays_dark(room_job):
+    """Through the pipeline: the shadow pixels that relighting restores stay out of the fill
+    region, every backend starts from the relit scene (the plate equals it outside the fill),
+    and the relit floor is close to the clean one. With the old shadow kept, or the legacy
+    fill, nothing is relit and the fill is the footprint (or the gap) alone."""
+    from stager.config import get_settings
+
+    prep = _prep(room_job)
+    clean, scene = room_job["clean"].astype(int), prep.scene.astype(int)
+    relit_only = prep.old_shadow & ~prep.fill_mask
+    assert relit_only.sum() > 200
+    dark = np.abs(scene - clean)[relit_only].mean()
+    out = run_backend(prep, "telea")
+    keep = ~prep.fill_mask
+    assert np.array_equal(out.plate[keep], prep.relit[keep])
+    assert np.abs(out.plate.astype(int) - clean)[relit_only].mean() < 0.4 * dark
+
+    kept = _prep(room_job, remove_old_shadow=False)
+    margin = get_settings().gap_margin
+    assert np.array_equal(kept.fill_mask, dilate(kept.old_mask, margin))
+    out = run_backend(kept, "telea")
+    assert np.array_equal(out.plate[~kept.fill_mask], kept.scene[~kept.fill_mask])
+    legacy = _prep(room_job, clean_fill=False)
+    assert legacy.source is legacy.scene
 
 
 def test_perfect_fill_leaves_no_old_product_pixels(room_job):

@@ -242,10 +242,11 @@ def test_a_click_refines_the_mask_instead_of_replacing_it():
 
 
 def test_sam_embeddings_of_every_scene_are_precomputed_at_build(tmp_path):
-    """``catalog build``/``import`` and the app's warm-up fill SAM's disk cache with every
-    scene's embedding: a later segmenter (the next start) answers the first click on any scene
-    from disk, with the same embedding it would have computed; a second pass computes nothing;
-    GrabCut has nothing to precompute."""
+    """``precompute_embeddings`` (called by ``catalog build``/``import`` and the app's warm-up)
+    fills SAM's disk cache with every scene's embedding: a later segmenter (the next start)
+    answers the first click on any scene from disk, with the same embedding it would have
+    computed; a second pass computes nothing; GrabCut has nothing to precompute; and it runs
+    beside users' clicks without waiting on their lock."""
     import torch
 
     from stager.catalog import Catalog, import_folders
@@ -277,3 +278,13 @@ def test_sam_embeddings_of_every_scene_are_precomputed_at_build(tmp_path):
     assert (again["computed"], again["cached"]) == (0, 3)
     grab = precompute_embeddings(cat, Segmenter(None, disk_cache=cache))
     assert grab["computed"] == 0 and grab["method"].startswith("grabcut")
+    # it never takes the lock that users' clicks need: it completes while a click holds it
+    import threading
+
+    busy = Segmenter(tiny_sam(0), disk_cache=tmp_path / "cache2")
+    done = []
+    with busy._lock:
+        t = threading.Thread(target=lambda: done.append(precompute_embeddings(cat, busy)))
+        t.start()
+        t.join(60)
+    assert done and done[0]["computed"] == 3

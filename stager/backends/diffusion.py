@@ -74,8 +74,13 @@ class DiffusionBackend(Backend):
                     import torch
                     from diffusers import AutoPipelineForInpainting
 
-                    self._model = AutoPipelineForInpainting.from_pretrained(
-                        st.diffusion_model_id, torch_dtype=torch.float32)
+                    # on a GPU in half precision (a Space's default: half the download too);
+                    # on the CPU in full precision, where half is slow or unsupported
+                    cuda = torch.cuda.is_available()
+                    pipe = AutoPipelineForInpainting.from_pretrained(
+                        st.diffusion_model_id,
+                        torch_dtype=torch.float16 if cuda else torch.float32)
+                    self._model = pipe.to("cuda") if cuda else pipe
                     self._kind, self.resolution, self.tier = "sd", 512, "pretrained"
                 else:
                     from models.diffusion import build_unet
