@@ -197,7 +197,7 @@ def test_relight_spares_other_objects_and_never_lights_far_above_the_floor():
     assert np.abs(relit[inner].astype(int) - scene[inner]).max() <= 3  # not lifted
     assert not (fill & inner).any()  # ... nor painted over
 
-    scene, clean, old, truth = wood_room(1)
+    scene, clean, old, _truth = wood_room(1)
     maps = sh.shade_maps(scene, old)
     found = sh.find_old_shadow(scene, old, 6, maps=maps)
     lt = found.light
