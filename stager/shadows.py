@@ -135,13 +135,14 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray) -> tuple[np.ndarray, np.
     return ratio, np.max(chans, axis=0) - np.min(chans, axis=0)
 
 
-def _shadow_zone(old_mask: np.ndarray, b) -> np.ndarray:
-    """Where the old product's shadow may lie (HxW bool): within a radius of the product, on
-    the floor near its base, and not far in front of it."""
+def _shadow_zone(old_mask: np.ndarray, b, reach: float = 0.0) -> np.ndarray:
+    """Where the old product's shadow may lie (HxW bool): within a radius of the product
+    (0.6 x its larger side, or ``reach`` x its height if larger: a fitted cast shadow's tip
+    lies up to ~1.1 heights away), on the floor near its base, and not far in front of it."""
     h, w = b[3] - b[1], b[2] - b[0]
     # a distance transform: a 200-px disk dilation is slow
     near = cv2.distanceTransform((~old_mask).astype(np.uint8), cv2.DIST_L2, 5) \
-        <= max(int(0.6 * max(h, w)), 8)
+        <= max(int(0.6 * max(h, w)), int(reach * h), 8)
     near[: max(b[1] + int(0.4 * h), 0)] = False
     near[b[3] + int(0.25 * h + 0.08 * w) + 4:] = False
     return near
@@ -296,7 +297,7 @@ def find_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6, ma
     ratio, spread = maps
     model = object_shadow(old_mask.astype(np.float32), light)
     extra = ((model < 0.97) & (spread < 0.12) & _explained(model, ratio)
-             & _shadow_zone(old_mask, bbox(old_mask)))
+             & _shadow_zone(old_mask, bbox(old_mask), reach=1.2))
     return OldShadow((det | extra) & ~old_mask, light, det)
 
 
