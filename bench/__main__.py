@@ -184,7 +184,15 @@ NOTES = {
                  "audit create`; 16 auditor threads vote with no pause between votes (a "
                  "saturation test: real auditors look at each pair first), each vote one POST "
                  "as the page sends it plus the next pair's two images downloaded. Clients "
-                 "and server share the cores, and the server is one Python process.",
+                 "and server share the cores, and the server is one Python process (bound to "
+                 "one core by the GIL: latency is 16 / throughput, and throughput is 1 / server "
+                 "CPU per vote). Three runs of the same vote path on 2026-11-27: p95 345 ms at "
+                 "15:44 with 16.8 ms of server CPU per vote, then 166 ms at 16:48 and 177 ms at "
+                 "17:58 with 10.1 and 10.0 ms: the host ran the same code 1.7x slower at 15:44, "
+                 "so compare server CPU per vote before reading p95 as a code change. A py-spy "
+                 "profile puts the project's own handler (database and next pair) at about a "
+                 "tenth of that CPU; the rest is Gradio's event processing, its file route and "
+                 "uvicorn.",
     "models": "Torch timings suffer most from other users' load: two torch threads on two busy "
               "cores wait on each other. The 2026-11-27 suite run of pipeline, models, app and "
               "audit met a load average of 4 to 5.6 (read with uptime; the stamp did not record "
