@@ -291,16 +291,34 @@ def render():
              audit_comment=comment, audit_msg=msg, audit_cur=cur)
 
 
+def in_page(fn):
+    """The tab's events skip the queue, and there the page shows a raised ``gr.Error`` as a bare
+    "Error" on every output, without its text: the message goes to the tab's message line
+    instead, and nothing else on the page changes (outputs: name, current, A, B, progress,
+    message, comment)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as exc:
+            keep = gr.update()
+            return keep, keep, keep, keep, keep, f"**{exc.message}**", keep
+
+    return wrapper
+
+
 def listen():
     from . import get
 
     campaign, name, cur = get("audit_campaign"), get("audit_name"), get("audit_cur")
     outs = [name, cur, get("audit_left"), get("audit_right"), get("audit_progress"),
             get("audit_msg"), get("audit_comment")]
-    get("audit_start").click(next_item, [campaign, name, cur], outs, **AUDIT_QUEUE)
+    get("audit_start").click(in_page(next_item), [campaign, name, cur], outs, **AUDIT_QUEUE)
     for button, outcome in zip(get("audit_buttons"), ("left", "right", "tie", "both_bad")):
         # trigger_mode="once": extra clicks while a vote is in flight are dropped
-        button.click(vote(outcome), [campaign, name, cur, get("audit_comment")], outs,
+        button.click(in_page(vote(outcome)), [campaign, name, cur, get("audit_comment")], outs,
                      trigger_mode="once", **AUDIT_QUEUE)
-    get("audit_skip").click(skip, [campaign, name, cur], outs, trigger_mode="once",
+    get("audit_skip").click(in_page(skip), [campaign, name, cur], outs, trigger_mode="once",
                             **AUDIT_QUEUE)

@@ -54,7 +54,9 @@ def make_clip(state: Session, seconds, fps, amplitude, move, progress=gr.Progres
     gif = px.write_clip(clip.frames, stem.with_name(stem.name + "_parallax.gif"), clip.fps,
                         report(0.85, 1.0))
     ms = (time.perf_counter() - t0) * 1000
-    msg = (f"Parallax clip of **{name}**: {len(clip.frames)} frames, {clip.seconds:.1f} s at "
+    from stager.backends import get_backend
+
+    msg = (f"Parallax clip of **{get_backend(name).label}**: {len(clip.frames)} frames, {clip.seconds:.1f} s at "
            f"{clip.fps} fps, {clip.move}, amplitude {clip.amplitude:g}; plate: "
            f"{clip.plate_source} · {ms:.0f} ms")
     return str(mp4), gr.update(value=str(gif), visible=True), msg

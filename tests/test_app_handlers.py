@@ -209,7 +209,7 @@ def test_parallax_clip_uses_the_backend_plate_or_says_fallback(catalog, tmp_path
     public = get_settings().public_dir.resolve()  # the only folder the file route serves
     assert Path(video).resolve().is_relative_to(public)
     assert Path(gif["value"]).resolve().is_relative_to(public)
-    assert "**telea**" in msg and "12 frames" in msg and "backend plate" in msg
+    assert "**Telea (OpenCV, classical)**" in msg and "12 frames" in msg and "backend plate" in msg
     state.plates["telea"] = None  # a backend without a plate: the classical fallback, named
     _, _, msg = parallax.make_clip(state, 0.5, 8, 0.04, "sway (sideways, looping)")
     assert "classical fallback" in msg and "Telea" in msg
@@ -321,6 +321,12 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path, settings_env):
         audit.next_item(label, "", {})
     with pytest.raises(gr.Error, match="choose a campaign"):  # never picked silently
         audit.next_item(None, "alice", {})
+    # on the page (these events skip the queue, where a raised error shows as a bare "Error")
+    # the text goes to the message line and nothing else changes
+    out = audit.in_page(audit.next_item)(None, "alice", {})
+    assert "choose a campaign" in out[5]
+    assert all(o == gr.update() for i, o in enumerate(out) if i != 5)
+    assert "no comparison on screen" in audit.in_page(audit.vote("left"))(label, "alice", {}, "")[5]
     name_box, cur, left, right, prog, msg, _ = audit.next_item(label, "alice", {})
     # the name is asked once: locked after the first use
     assert name_box["interactive"] is False and name_box["value"] == "alice"
