@@ -42,8 +42,7 @@ def preview(state: Session, scale, dx, dy, flip, dilation):
     return state, img, (f"Visible gap after the paste (yellow): {int(prep.gap.sum()):,} px; "
                         f"rebuilt background: {int(prep.fill_mask.sum()):,} px (the old product,"
                         f" its margin and {_shadow_note(prep)}). "
-                        f"New shadow: {lt.source} (x {lt.vx:+.2f}, y {lt.vy:+.2f} per unit "
-                        f"height, strength {lt.strength:.2f}).")
+                        f"New shadow: {_light_note(lt)}.")
 
 
 def render():
@@ -103,3 +102,12 @@ def _shadow_note(prep) -> str:
     filled = int((shadow & prep.fill_mask).sum())
     return (f"what is left of the old shadow, {filled:,} of its {int(shadow.sum()):,} px; the "
             "rest is relit")
+
+
+def _light_note(lt) -> str:
+    """The new product's shadow in words: a contact shadow, and the cast one when fitted."""
+    contact = f"contact shadow {lt.contact:.2f}"
+    if lt.strength <= 0:
+        return f"{contact}, no cast shadow ({lt.source})"
+    return (f"{contact} and a cast shadow {lt.strength:.2f} (x {lt.vx:+.2f}, y {lt.vy:+.2f} per "
+            f"unit height; {lt.source})")

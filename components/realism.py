@@ -45,8 +45,8 @@ def render():
                            interactive=False)
             vy = gr.Slider(-1.0, 0.5, value=-0.15, step=0.05, label="shadow y / height",
                            interactive=False)
-            strength = gr.Slider(0.0, 1.0, value=0.35, step=0.05, label="shadow strength",
-                                 interactive=False)
+            strength = gr.Slider(0.0, 1.0, value=0.35, step=0.05,
+                                 label="cast shadow strength (auto off)", interactive=False)
         light = gr.Slider(0.0, 1.0, value=0.0, step=0.05,
                           label="light matching (0 = the product as photographed)")
     register(real_product_shadow=product_shadow, real_new_shadow=new_shadow, real_auto=auto,
