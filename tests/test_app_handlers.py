@@ -169,7 +169,7 @@ def test_run_all_streams_every_backend(catalog, tiny_weights, settings_env):
     assert final_state.product_alpha.shape == state.scene.shape[:2]
     video, gif, msg = parallax.make_clip(final_state, 1, 8, 0.03,
                                          "push-in (zoom toward the product)")
-    assert video.endswith(".mp4") and gif["value"].endswith(".gif") and "**telea**" in msg
+    assert video.endswith(".mp4") and gif["value"].endswith(".gif") and "**Telea (OpenCV, classical)**" in msg
 
 
 def _frames(path):
