@@ -24,9 +24,12 @@ def search(state: Session, k: int, category: str):
     state.candidates = cands
     items = [(public_image(ctx.catalog.root / ctx.catalog.scene(c.scene_id).image,
                            f"scenes/{c.scene_id}", 384),
-              f"{c.scene_id} · sim {c.similarity:.2f} · gap {c.gap_ratio:.0%} · score {c.score:.2f}")
+              f"{c.scene_id} · {c.score:.2f}")  # short: a gallery caption is one cut line
              for c in cands]
-    return state, items, f"{len(cands)} scenes, best first (score = similarity − gap weight × gap ratio)."
+    rows = "; ".join(f"{c.scene_id} {c.score:.2f} (sim {c.similarity:.2f}, gap {c.gap_ratio:.0%})"
+                     for c in cands)
+    return state, items, (f"{len(cands)} scenes, best first by score = similarity − gap weight × "
+                          f"gap ratio: {rows}.")
 
 
 def render():
@@ -36,7 +39,8 @@ def render():
         with gr.Row():
             k = gr.Slider(1, 24, value=8, step=1, label="top-k", elem_id="topk")
             cat = gr.Dropdown([ANY] + ctx.catalog.categories(), value=ANY, label="category")
-        gallery = gr.Gallery(label="Scenes (click one to edit its mask)", columns=4, height=300,
+        gallery = gr.Gallery(label="Scenes (click one to edit its mask; caption: id · score)",
+                             columns=4, height=420,
                              allow_preview=False, elem_id="scene-gallery")
         msg = gr.Markdown("", elem_id="scene-msg")
     register(scene_k=k, scene_category=cat, scene_gallery=gallery, scene_msg=msg)

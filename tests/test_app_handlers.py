@@ -87,10 +87,13 @@ def test_scene_search_captions_and_filter(catalog):
     state, _, _ = product.pick_product(Session(), sel(0))
     state, items, msg = scenes.search(state, 5, "bed")
     assert len(items) == 5
-    for path, caption in items:
+    for (path, caption), cand in zip(items, state.candidates):
         sid = caption.split(" · ")[0]
         assert catalog.scene(sid).category == "bed"
-        assert "sim" in caption and "gap" in caption and "score" in caption
+        # the caption is short enough to show whole; every figure is in the message
+        assert caption == f"{sid} · {cand.score:.2f}" and len(caption) <= 14
+        assert (f"{sid} {cand.score:.2f} (sim {cand.similarity:.2f}, gap {cand.gap_ratio:.0%})"
+                in msg)
 
 
 def test_mask_panel_click_choose_brush_undo(catalog):
