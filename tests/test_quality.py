@@ -18,6 +18,8 @@ def test_shipped_weights_load_and_report_their_tier():
         ok, why = b.available()
         assert ok, why
         assert b.tier == "trained compact" and "steps" in b.describe()
+        # the Status tab is public: it names weights files, never the server's folders
+        assert str(weights.path("edge").parent) not in b.describe()
 
 
 @pytest.mark.skipif(not SHIPPED, reason="shipped weights are missing from models/weights")

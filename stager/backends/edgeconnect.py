@@ -33,8 +33,11 @@ class EdgeConnectBackend(Backend):
             return why
         m = weights.meta(self.variant)
         prior = m.get("config", {}).get("prior")
-        return (f"{self.label}: trained compact weights {weights.path(self.variant)}, "
-                f"{m.get('steps')} steps on {m.get('res')}-px crops ({m.get('device', '?')}), "
+        tuned = " fine-tuned" if m.get("init") else ""
+        # the file's name only: a public page does not show the server's folders
+        return (f"{self.label}: trained compact weights {weights.path(self.variant).name}, "
+                f"{m.get('steps')} steps{tuned} on {m.get('res')}-px crops "
+                f"({m.get('device', '?')}), "
                 f"lambda={m.get('boundary_lambda')}"
                 f"{', refines a ' + prior + ' fill' if prior else ''}; fills at native "
                 f"resolution; data: {str(m.get('data', 'default catalog')).split(';')[0]}")
