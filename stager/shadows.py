@@ -309,18 +309,16 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     The divisor is the old silhouette's contact and cast shadow under ``light``, bounded by
     the measured shading ratio: inside ``detected`` (the detector's own shadow; default: the
     whole mask) a pixel is lit at most ``overshoot`` (20%) above its local reference,
-    elsewhere 5%. (The
-    reference, a closing, under-reads broad shadows: with no overshoot allowed the catalog's
-    cast shadows were only two-thirds removed.) The local reference is only as good as the
+    elsewhere 5%. (The reference, a closing, under-reads broad shadows: with no overshoot
+    allowed the catalog's cast shadows were only two-thirds removed.) The local reference is only as good as the
     floor around it, so a light fitted wrongly can still leave a faintly bright patch; pixels
     much darker than the fitted shadow explains (another object in its path) are left alone.
 
     Returns (relit HxWx3 uint8, what to fill): the detected pixels still darker than ``left`` x
     their surroundings after relighting, and the mask's pixels the fitted shadow does not
     cover at all (painted by the user beyond it)."""
-    empty = np.zeros(scene.shape[:2], bool)
     if shadow_mask is None or not shadow_mask.any():
-        return scene, empty
+        return scene, np.zeros(scene.shape[:2], bool)
     core = shadow_mask if detected is None else (shadow_mask & detected)
     model = object_shadow(old_mask.astype(np.float32), light)
     over = np.where(core, overshoot, min(overshoot, 0.05)).astype(np.float32)
