@@ -91,12 +91,19 @@ def _luma(img: np.ndarray) -> np.ndarray:
     return img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def shading_ratio(scene: np.ndarray, exclude: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def shading_ratio(scene: np.ndarray, exclude: np.ndarray, size: tuple[int, int],
+                  lines: int = 0) -> np.ndarray:
     """Per-pixel ``luma / local reference`` (HxW float32). The reference is a grey closing with
     a flat ``size = (width, height)`` ellipse: it removes dark structures narrower than the
     kernel, and being flat it hardly reaches across horizontal edges such as the wall/floor
     line. ``exclude`` (the product) is filled along each row from its left and right first, so
-    the product itself does not count as shade."""
+    the product itself does not count as shade.
+
+    ``lines`` > 0 also closes with straight lines of that length at seven angles within 45
+    degrees of vertical and keeps the lowest of all references. A closing never reads below
+    the image, so the lowest is the tightest: a dark plank or grout line runs further than the
+    line along one of those angles, so that closing follows it and it is not read as shade,
+    while a shadow blob, shorter than the line every way, is still read as shade."""
     raw = _luma(scene)
     for y in np.nonzero(exclude.any(axis=1))[0]:  # fill along rows: never across the horizon
         known = ~exclude[y]
@@ -112,6 +119,17 @@ def shading_ratio(scene: np.ndarray, exclude: np.ndarray, size: tuple[int, int])
     ref = cv2.morphologyEx(filled, cv2.MORPH_CLOSE,
                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kw, kh)))
     ref = cv2.GaussianBlur(ref, (0, 0), max(kh / 4, 1.0))
+    if lines > 0:
+        n = int(lines) | 1
+        c = n // 2
+        along = None
+        for deg in (-45, -30, -15, 0, 15, 30, 45):
+            k = np.zeros((n, n), np.uint8)
+            dx = np.tan(np.radians(deg)) * c
+            cv2.line(k, (int(round(c - dx)), 0), (int(round(c + dx)), n - 1), 1, 1)
+            r = cv2.morphologyEx(filled, cv2.MORPH_CLOSE, k)
+            along = r if along is None else np.minimum(along, r)
+        ref = np.minimum(ref, cv2.GaussianBlur(along, (0, 0), 2.0))
     return lum / np.maximum(ref, 1.0)
 
 
@@ -129,7 +147,9 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray) -> tuple[np.ndarray, np.
     if b is None:  # no product: nothing is shade
         return np.ones(old_mask.shape, np.float32), np.zeros(old_mask.shape, np.float32)
     excl = dilate(old_mask, 2)
-    ratio = shading_ratio(scene, excl, _kernel(b))
+    # lines of 0.6 object heights: best on 80 catalog scenes (0.4 left a grey level more of
+    # old shadow, 1.0 was no better)
+    ratio = shading_ratio(scene, excl, _kernel(b), lines=max(int(0.6 * (b[3] - b[1])), 21))
     chans = [shading_ratio(np.repeat(scene[..., c:c + 1], 3, axis=2), excl, _kernel(b))
              for c in range(3)]
     return ratio, np.max(chans, axis=0) - np.min(chans, axis=0)
