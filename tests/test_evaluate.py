@@ -4,6 +4,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from stager.evaluate import (boundary_band, sharpness_ratio, fid, frechet_distance, heldout_pairs, kid,
+                             unpaired_distances,
                              masked_l1, masked_psnr, ssim_map)
 
 
@@ -41,6 +42,24 @@ def test_fid_and_kid_separate_distributions():
     z = rng.normal(loc=1.0, size=(400, 3))
     assert fid(x, y) < 0.1 < 2.5 < fid(x, z) < 4.5  # shift 1 in 3 dims -> about 3 + noise
     assert abs(kid(x, y)) < 0.01 < kid(x, z)
+
+
+def test_unpaired_distances_hold_their_value_and_never_score_a_pair_with_itself():
+    """FID/KID over random halvings: outputs that copy their own ground truth still score
+    above zero (no output meets its own truth), a shifted set scores far higher, and every
+    interval holds its value (a bootstrap with repeated rows put it above the value)."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(48, 20))
+    copied = unpaired_distances(truth, truth, 100, np.random.default_rng(1))
+    shifted = unpaired_distances(truth + 1.0, truth, 100, np.random.default_rng(1))
+    for r in (copied, shifted):
+        for m in ("fid", "kid"):
+            lo, hi = r[m]["ci95"]
+            assert lo <= r[m]["mean"] <= hi
+    assert copied["fid"]["mean"] > 5.0  # 24 rows in 20 dims: far from 0 without a pair's own row
+    assert shifted["fid"]["mean"] > copied["fid"]["mean"] + 15  # + 20 from the mean shift
+    assert shifted["kid"]["mean"] > copied["kid"]["mean"]
+    assert np.isnan(unpaired_distances(truth[:6], truth[:6], 10, rng)["fid"]["mean"])
 
 
 def test_masked_metrics_by_hand():
