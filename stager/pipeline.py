@@ -119,7 +119,7 @@ class Prepared:
 
 def fill_region(prep: "Prepared") -> np.ndarray:
     """Clean fill: the old footprint dilated by the margin, plus, when the old shadow is
-    removed, the part of it that relighting leaves dark (``shadow_fill``; all of it for a
+    removed, the part of it that relighting does not reach (``shadow_fill``; all of it for a
     ``Prepared`` made without relighting). Legacy (``clean_fill=False``): only the gap, plus
     the new product's soft edge."""
     req = prep.request or StageRequest(product=None)
@@ -254,9 +254,9 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     else:
         found = sh.find_old_shadow(scene, old, margin, maps=maps)
         old_shadow, light, detected = found.mask, found.light, found.detected
-    # the old shadow is divided out where the fitted light explains it (the floor's texture
-    # stays); what is left darker than its surroundings, and any painted part no fitted
-    # shadow covers, joins the fill region
+    # the old shadow is divided out (by the fitted shadow, or the measured shading where that
+    # leaves it dark), so the floor's texture stays; only a painted part no fitted shadow
+    # covers joins the fill region
     relit, shadow_fill = sh.relight(scene, old, old_shadow, light, maps[0], detected)
     if req.light:
         light = sh.Light(**{**light.to_dict(), **req.light, "source": "set by the user"})

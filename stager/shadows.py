@@ -9,9 +9,10 @@ cast shadow, its silhouette projected on the floor by a shear ``p' = (x + h vx, 
 The stager never reads the generator's light: ``estimate_light`` measures the old product's
 shadow (``detect_old_shadow``) and falls back to a soft contact shadow alone when there is none.
 
-The old shadow is removed by *relighting* where the fitted model explains it (``relight``: the
-floor divided by the old silhouette's shadow under the fitted light, so its grain and texture
-stay) and by filling only what is left darker than its surroundings.
+The old shadow is removed by *relighting* (``relight``): the floor is divided by the old
+silhouette's shadow under the fitted light where that explains it, and by the measured shading
+where the detected shadow is left darker than its surroundings, so its grain and texture stay.
+Only what the user paints beyond any fitted shadow is filled.
 """
 
 from __future__ import annotations
@@ -334,8 +335,12 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     floor around it, so a light fitted wrongly can still leave a faintly bright patch; pixels
     much darker than the fitted shadow explains (another object in its path) are left alone.
 
-    Returns (relit HxWx3 uint8, what to fill): the detected pixels still darker than ``left`` x
-    their surroundings after relighting, and the mask's pixels the fitted shadow does not
+    The detected pixels the fitted shadow leaves darker than ``left`` x their surroundings (a
+    cast shadow the fit missed: it keeps a contact shadow alone in about two scenes of three)
+    are divided by the measured shading ratio itself, so they keep their texture too; they
+    used to be filled, a flat patch on carpet or wood.
+
+    Returns (relit HxWx3 uint8, what to fill): the mask's pixels the fitted shadow does not
     cover at all (painted by the user beyond it)."""
     if shadow_mask is None or not shadow_mask.any():
         return scene, np.zeros(scene.shape[:2], bool)
@@ -347,9 +352,14 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     w = np.clip(cv2.GaussianBlur(lift.astype(np.float32), (0, 0), 1.5), 0, 1)
     w = np.where(lift, np.maximum(w, 0.5), w)  # the mask itself is (mostly) relit
     div = 1.0 - w * (1.0 - div)
-    relit = np.clip(scene.astype(np.float32) / div[..., None] + 0.5, 0, 255).astype(np.uint8)
     residual = core & (ratio / div < left)
     residual = cv2.morphologyEx(residual.astype(np.uint8), cv2.MORPH_OPEN,
                                 np.ones((3, 3), np.uint8)).astype(bool)
+    if residual.any():  # what the model leaves dark: divided by the measured shade
+        measured = np.clip(cv2.GaussianBlur(ratio, (0, 0), 1.5), 0.25, 1.0)
+        w = np.clip(cv2.GaussianBlur(residual.astype(np.float32), (0, 0), 1.5), 0, 1)
+        w = np.where(residual, 1.0, w)
+        div = div * (1.0 - w) + np.minimum(div, measured) * w
+    relit = np.clip(scene.astype(np.float32) / div[..., None] + 0.5, 0, 255).astype(np.uint8)
     beyond = shadow_mask & ~core & (model > 0.99)  # painted where no fitted shadow falls
-    return relit, residual | beyond
+    return relit, beyond
