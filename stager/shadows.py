@@ -149,10 +149,13 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray) -> tuple[np.ndarray, np.
         return np.ones(old_mask.shape, np.float32), np.zeros(old_mask.shape, np.float32)
     excl = dilate(old_mask, 2)
     # lines of 0.6 object heights: best on 80 catalog scenes (0.4 left a grey level more of
-    # old shadow, 1.0 was no better)
-    ratio = shading_ratio(scene, excl, _kernel(b), lines=max(int(0.6 * (b[3] - b[1])), 21))
-    chans = [shading_ratio(np.repeat(scene[..., c:c + 1], 3, axis=2), excl, _kernel(b))
-             for c in range(3)]
+    # old shadow, 1.0 was no better); in the channels too, or a flat closing takes a coloured
+    # rug as one channel's reference and the floor around it as another's, and a shadow on the
+    # rug looks coloured
+    lines = max(int(0.6 * (b[3] - b[1])), 21)
+    ratio = shading_ratio(scene, excl, _kernel(b), lines=lines)
+    chans = [shading_ratio(np.repeat(scene[..., c:c + 1], 3, axis=2), excl, _kernel(b),
+                           lines=lines) for c in range(3)]
     return ratio, np.max(chans, axis=0) - np.min(chans, axis=0)
 
 
