@@ -2,9 +2,10 @@
 
 For each synthetic scene of the current catalog (its empty room is stored, so the truth is
 known): the region is the old shadow as the stager sees it (the detected shadow and the fitted
-extension, grown 3 px) outside the footprint's fill margin. It compares the old pipeline (the
-detected shadow filled by Telea with the footprint) with relighting (``shadows.relight``, Telea
-on the footprint and on what relighting leaves dark), as the mean absolute error against the
+extension, grown 3 px) outside the footprint's fill margin. It compares filling that shadow
+(Telea, with the footprint: the pipeline before relighting, run on today's detector) with
+relighting (``shadows.relight``, Telea on the footprint and on the few pixels relighting
+leaves to fill), as the mean absolute error against the
 empty room in grey levels, and counts the scenes where relighting is worse and the scenes
 with a bright patch (over 200 px lit 8% above the empty room), for both.
 

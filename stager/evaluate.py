@@ -115,26 +115,37 @@ def kid(f1: np.ndarray, f2: np.ndarray) -> float:
                  - 2 * kxy.mean())
 
 
-def unpaired_distances(out: np.ndarray, truth: np.ndarray, splits: int, rng) -> dict:
+def halvings(n: int, count: int = 200, seed: int = 0) -> list[np.ndarray]:
+    """``count`` random orders of ``n`` pairs; each splits them into two halves (the first
+    ``n // 2`` and the next ``n // 2``). Drawn once and shared by every backend, so their FIDs
+    are compared on the same splits and do not depend on which other backends ran."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(n) for _ in range(count)]
+
+
+def unpaired_distances(out: np.ndarray, truth: np.ndarray, splits: list[np.ndarray]) -> dict:
     """FID and KID of outputs against ground truths of *other* pairs (row i of ``out`` and of
     ``truth`` come from the same pair; scoring an output against its own truth rewards copying,
-    not realism). Each of ``splits`` random halvings of the pairs scores the outputs of one half
-    against the truths of the other; the value is the median over halvings and the bracket the
-    2.5-97.5 percentiles. Halvings draw without replacement: a bootstrap's repeated rows shrink
-    the covariance and inflate FID, so its interval used to sit above the value itself."""
+    not realism). Each split (``halvings``) scores the outputs of one half against the truths of
+    the other; the value is the median over splits and the bracket the 2.5-97.5 percentiles
+    of the single-split values: the spread from the choice of halves, not a confidence
+    interval of the population FID, which an estimate from n // 2 rows overstates (compare
+    values only at equal n). Halves are drawn without replacement: a bootstrap's repeated rows
+    shrink the covariance and inflate FID, so its interval used to sit above the value."""
     n = len(out)
     h = n // 2
+    nan = {"mean": float("nan"), "ci95": [float("nan")] * 2, "over": "too few pairs"}
     if h < 4:  # too few pairs for a covariance: no FID/KID rather than a crash
-        nan = {"mean": float("nan"), "ci95": [float("nan")] * 2}
         return {"fid": dict(nan), "kid": dict(nan)}
     vals = {"fid": [], "kid": []}
-    for _ in range(max(int(splits), 1)):
-        perm = rng.permutation(n)
+    for perm in splits:
         a, b = perm[:h], perm[h:2 * h]
         vals["fid"].append(fid(out[a], truth[b]))
         vals["kid"].append(kid(out[a], truth[b]))
-    return {k: {"mean": float(np.median(v)), "ci95": [float(x) for x in np.percentile(v, [2.5, 97.5])],
-                "over": f"{len(v)} random halvings"} for k, v in vals.items()}
+    return {k: {"mean": float(np.median(v)),
+                "ci95": [float(x) for x in np.percentile(v, [2.5, 97.5])],
+                "over": f"median and 2.5-97.5 percentiles over {len(v)} halvings"}
+            for k, v in vals.items()}
 
 
 class ClassicalFeatures:
@@ -268,13 +279,14 @@ def run_evaluation(pairs: int = 48, out_dir: Path | None = None, backends: str |
     mu, sd = feats["ground_truth"].mean(0), feats["ground_truth"].std(0) + 1e-6
     feats = {k: (v - mu) / sd for k, v in feats.items()}
     rng = np.random.default_rng(seed)
+    splits = halvings(len(prs), 200, seed)
     table = {}
     for n in names:
         row = {}
         for metric, vals in res["per"][n].items():
             m, lo, hi = _bootstrap(np.array(vals, np.float64), bootstrap, rng)
             row[metric] = {"mean": m, "ci95": [lo, hi]}
-        row.update(unpaired_distances(feats[n], feats["ground_truth"], min(bootstrap, 200), rng))
+        row.update(unpaired_distances(feats[n], feats["ground_truth"], splits))
         row["label"] = get_backend(n).label
         row["weights"] = get_backend(n).describe()
         table[n] = row
@@ -307,8 +319,9 @@ def markdown(report: dict) -> str:
              f"Feature extractor for FID/KID: **{report['features']}**, standardised by the "
              "ground truth's spread (not comparable with Inception FID). "
              "Brackets: bootstrap 95% intervals over pairs; for FID and KID, the 2.5-97.5 "
-             "percentiles over random halvings of the pairs (outputs of one half against ground "
-             "truths of the other; the value is their median).", ""]
+             "percentiles over 200 random halvings of the pairs, the same for every backend "
+             "(outputs of one half against ground truths of the other; the value is their "
+             "median; it depends on the number of pairs).", ""]
     if "edgeconnect" in b and "edgeconnect_baseline" in b:
         lines += ["## The method's table (copy-paste staging)", "",
                   "| | baseline (EdgeConnect) | our approach (EdgeConnect + weighted boundary loss) |",

@@ -53,7 +53,7 @@ class StageRequest:
     shadow: bool = True  # contact + cast shadow of the new product
     light: dict | None = None  # overrides of the estimated light (vx, vy, softness, strength)
     product_shadow: str = "drop"  # the product photo's own shadow: drop | keep (multiply)
-    remove_old_shadow: bool = True  # relight the old product's shadow away (fill what stays)
+    remove_old_shadow: bool = True  # relight the old product's shadow away (fill what is deep)
     clean_fill: bool = True  # False: the old way (fill only the gap, new product as context)
     seed: int = 0
 
@@ -94,8 +94,8 @@ class Prepared:
     old_shadow: np.ndarray = None  # HxW bool: the old product's shadow (removed when asked)
     light: sh.Light = field(default_factory=sh.Light)
     request: StageRequest | None = None
-    # the scene with the old shadow divided out where the fitted light explains it (None: not
-    # relit), and the part of the old shadow left to fill (None: all of it)
+    # the scene with the old shadow divided out (``shadows.relight``; None: not relit), and
+    # the part of the old shadow left to fill (None: all of it)
     relit: np.ndarray | None = None
     shadow_fill: np.ndarray | None = None
 

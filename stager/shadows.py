@@ -93,18 +93,24 @@ def _luma(img: np.ndarray) -> np.ndarray:
 
 
 def shading_ratio(scene: np.ndarray, exclude: np.ndarray, size: tuple[int, int],
-                  lines: int = 0) -> np.ndarray:
+                  lines: int = 0, window: tuple[int, int, int, int] | None = None,
+                  below: tuple[int, int] | None = None) -> np.ndarray:
     """Per-pixel ``luma / local reference`` (HxW float32). The reference is a grey closing with
     a flat ``size = (width, height)`` ellipse: it removes dark structures narrower than the
     kernel, and being flat it hardly reaches across horizontal edges such as the wall/floor
     line. ``exclude`` (the product) is filled along each row from its left and right first, so
     the product itself does not count as shade.
 
-    ``lines`` > 0 also closes with straight lines of that length at seven angles within 45
+    ``lines`` > 0 also closes with straight lines ``lines`` px tall at seven angles within 45
     degrees of vertical and keeps the lowest of all references. A closing never reads below
     the image, so the lowest is the tightest: a dark plank or grout line runs further than the
     line along one of those angles, so that closing follows it and it is not read as shade,
-    while a shadow blob, shorter than the line every way, is still read as shade."""
+    while a shadow blob, shorter than the line every way, is still read as shade. Only lines
+    lying wholly inside the image count (beyond it is bright), or a shadow at the bottom edge
+    would need only half a line to be followed. ``window`` = (y0, y1, x0, x1): where the
+    ratio is used; the line closings run on it (plus a line's reach) only. ``below`` = (row,
+    n): from that row down, lines ``n`` px tall count as well (the floor under a product
+    near the bottom edge is shorter than a line)."""
     raw = _luma(scene)
     for y in np.nonzero(exclude.any(axis=1))[0]:  # fill along rows: never across the horizon
         known = ~exclude[y]
@@ -122,16 +128,35 @@ def shading_ratio(scene: np.ndarray, exclude: np.ndarray, size: tuple[int, int],
     ref = cv2.GaussianBlur(ref, (0, 0), max(kh / 4, 1.0))
     if lines > 0:
         n = int(lines) | 1
-        c = n // 2
-        along = None
-        for deg in (-45, -30, -15, 0, 15, 30, 45):
-            k = np.zeros((n, n), np.uint8)
-            dx = np.tan(np.radians(deg)) * c
-            cv2.line(k, (int(round(c - dx)), 0), (int(round(c + dx)), n - 1), 1, 1)
-            r = cv2.morphologyEx(filled, cv2.MORPH_CLOSE, k)
-            along = r if along is None else np.minimum(along, r)
-        ref = np.minimum(ref, cv2.GaussianBlur(along, (0, 0), 2.0))
+        H, W = filled.shape
+        y0, y1, x0, x1 = window or (0, H, 0, W)
+        pad = n + 8  # a closing reaches a whole line's length; the blur below a little more
+        y0, y1, x0, x1 = max(y0 - pad, 0), min(y1 + pad, H), max(x0 - pad, 0), min(x1 + pad, W)
+        crop = filled[y0:y1, x0:x1]
+        along = _line_closing(crop, n)
+        if below is not None and below[1] >= 5 and below[0] < y1:
+            r0, short = max(below[0] - y0, 0), int(below[1]) - 1 + int(below[1]) % 2  # odd, <=
+            along[r0:] = np.minimum(along[r0:], _line_closing(crop, short)[r0:])
+        lined = ref.copy()
+        lined[y0:y1, x0:x1] = np.minimum(ref[y0:y1, x0:x1], along)
+        ref = np.minimum(ref, cv2.GaussianBlur(lined, (0, 0), 2.0))
     return lum / np.maximum(ref, 1.0)
+
+
+def _line_closing(img: np.ndarray, n: int) -> np.ndarray:
+    """The lowest of grey closings of ``img`` with straight lines ``n`` px tall (odd) at seven
+    angles within 45 degrees of vertical, counting only lines wholly inside the image."""
+    c = n // 2
+    bright = float(img.max()) + 1.0  # beyond the image: a line reaching there does not count
+    out = None
+    for deg in (-45, -30, -15, 0, 15, 30, 45):
+        k = np.zeros((n, n), np.uint8)
+        dx = np.tan(np.radians(deg)) * c
+        cv2.line(k, (int(round(c - dx)), 0), (int(round(c + dx)), n - 1), 1, 1)
+        r = cv2.morphologyEx(img, cv2.MORPH_CLOSE, k, borderType=cv2.BORDER_CONSTANT,
+                             borderValue=bright)
+        out = r if out is None else np.minimum(out, r)
+    return out
 
 
 def _kernel(box) -> tuple[int, int]:
@@ -153,10 +178,25 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray) -> tuple[np.ndarray, np.
     # rug as one channel's reference and the floor around it as another's, and a shadow on the
     # rug looks coloured
     lines = max(int(0.6 * (b[3] - b[1])), 21)
-    ratio = shading_ratio(scene, excl, _kernel(b), lines=lines)
+    # only lines wholly inside the image count: below the base of a product standing near
+    # the bottom edge, shorter ones too (down to half a line), or a plank there has no line
+    # to follow it; on a floor strip shorter still, the flat closing alone reads the shade
+    room = old_mask.shape[0] - b[3]
+    below = (b[3], room) if lines // 2 <= room < lines else None
+    win = _ratio_window(b, old_mask.shape)
+    ratio = shading_ratio(scene, excl, _kernel(b), lines=lines, window=win, below=below)
     chans = [shading_ratio(np.repeat(scene[..., c:c + 1], 3, axis=2), excl, _kernel(b),
-                           lines=lines) for c in range(3)]
+                           lines=lines, window=win, below=below) for c in range(3)]
     return ratio, np.max(chans, axis=0) - np.min(chans, axis=0)
+
+
+def _ratio_window(b, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) holding every pixel the shading maps are read at: the shadow zone
+    (``_shadow_zone`` with reach 1.2) and the light fit's window below 0.3 of the height."""
+    h, w = b[3] - b[1], b[2] - b[0]
+    r = max(int(0.6 * max(h, w)), int(1.2 * h), 8) + 1
+    return (max(b[1] + int(0.3 * h), 0), min(b[3] + int(0.35 * h + 0.08 * w) + 8, shape[0]),
+            max(b[0] - r, 0), min(b[2] + r, shape[1]))
 
 
 def _shadow_zone(old_mask: np.ndarray, b, reach: float = 0.0) -> np.ndarray:
@@ -334,17 +374,20 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     the measured shading ratio: inside ``detected`` (the detector's own shadow; default: the
     whole mask) a pixel is lit at most ``overshoot`` (20%) above its local reference,
     elsewhere 5%. (The reference, a closing, under-reads broad shadows: with no overshoot
-    allowed the catalog's cast shadows were only two-thirds removed.) The local reference is only as good as the
-    floor around it, so a light fitted wrongly can still leave a faintly bright patch; pixels
-    much darker than the fitted shadow explains (another object in its path) are left alone.
+    allowed the catalog's cast shadows were only two-thirds removed.) The local reference is
+    only as good as the floor around it, so a light fitted wrongly can still leave a faintly
+    bright patch. Outside ``detected``, pixels much darker than the fitted shadow explains
+    (another object in its path) are left alone.
 
     The detected pixels the fitted shadow leaves darker than ``left`` x their surroundings (a
     cast shadow the fit missed: it keeps a contact shadow alone in about two scenes of three)
-    are divided by the measured shading ratio itself, so they keep their texture too; they
-    used to be filled, a flat patch on carpet or wood.
+    are divided by the measured shading ratio itself, so they keep their texture too (they
+    used to be filled, a flat patch on carpet or wood); their noise is lifted with them, at
+    most twice. Where the measured ratio is under 0.5, darker than the catalog's cast shadows
+    (and more lift would mostly lift noise), the pixels are taken for an object and filled.
 
-    Returns (relit HxWx3 uint8, what to fill): the mask's pixels the fitted shadow does not
-    cover at all (painted by the user beyond it)."""
+    Returns (relit HxWx3 uint8, what to fill): those deep pixels, and the mask's pixels the
+    fitted shadow does not cover at all (painted by the user beyond it)."""
     if shadow_mask is None or not shadow_mask.any():
         return scene, np.zeros(scene.shape[:2], bool)
     core = shadow_mask if detected is None else (shadow_mask & detected)
@@ -358,11 +401,14 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     residual = core & (ratio / div < left)
     residual = cv2.morphologyEx(residual.astype(np.uint8), cv2.MORPH_OPEN,
                                 np.ones((3, 3), np.uint8)).astype(bool)
-    if residual.any():  # what the model leaves dark: divided by the measured shade
-        measured = np.clip(cv2.GaussianBlur(ratio, (0, 0), 1.5), 0.25, 1.0)
-        w = np.clip(cv2.GaussianBlur(residual.astype(np.float32), (0, 0), 1.5), 0, 1)
-        w = np.where(residual, 1.0, w)
-        div = div * (1.0 - w) + np.minimum(div, measured) * w
+    deep = np.zeros_like(residual)
+    if residual.any():  # what the model leaves dark: divided by the measured shade ...
+        measured = cv2.GaussianBlur(ratio, (0, 0), 1.5)
+        deep = residual & (measured < 0.5)  # ... unless darker than a cast shadow: an object
+        soft = residual & ~deep
+        w = np.clip(cv2.GaussianBlur(soft.astype(np.float32), (0, 0), 1.5), 0, 1)
+        w = np.where(soft, 1.0, w)
+        div = div * (1.0 - w) + np.minimum(div, np.clip(measured, 0.5, 1.0)) * w
     relit = np.clip(scene.astype(np.float32) / div[..., None] + 0.5, 0, 255).astype(np.uint8)
     beyond = shadow_mask & ~core & (model > 0.99)  # painted where no fitted shadow falls
-    return relit, beyond
+    return relit, beyond | deep

@@ -169,9 +169,9 @@ def test_old_shadow_relit_keeps_the_floor_texture():
 
 def plank_room(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(scene, the same room without the shadow, old mask, true shadow multiplier): a plain
-    room whose floor has 20-px planks of tone 0.8-1.15 running toward a vanishing point (up to
-    25 degrees off vertical, as the catalog's wood floors), a vivid old product and its contact
-    and cast shadow."""
+    room whose floor has parallel 20-px planks of tone 0.8-1.15 tilted up to 25 degrees off
+    vertical (the catalog's wood floors run toward a vanishing point at such angles), a vivid
+    old product and its contact and cast shadow."""
     from stager.evaluate_sets import plain_room as vivid_room
 
     rng = np.random.default_rng(seed)
@@ -192,8 +192,7 @@ def plank_room(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
 
 
 def test_planks_are_not_read_as_shade_and_the_shadow_on_them_goes():
-    """A dark plank is texture, not shade: on a floor of planks toward a vanishing point with
-    no shadow, under 1% of the shadow zone reads darker than the detector's seed (0.88) (a
+    """A dark plank is texture, not shade: on a floor of tilted planks with no shadow, under 1% of the shadow zone reads darker than the detector's seed (0.88) (a
     horizontal closing alone reads 27-68% so). With the old product's shadow on the planks,
     relighting and filling leave under 40% of the untouched scene's error in the whole zone
     (planks lifted or painted over count against it)."""
@@ -215,6 +214,44 @@ def test_planks_are_not_read_as_shade_and_the_shadow_on_them_goes():
             return float(np.abs(img.astype(float) - plain)[far].mean())
 
         assert err(out) < 0.4 * err(scene), (seed, err(out), err(scene))
+
+
+def test_line_closings_on_the_window_equal_the_whole_image():
+    """The shading maps run the line closings on the window they are read in (plus a line's
+    reach), not the whole image: inside that window the ratio is the whole image's."""
+    scene, _plain, old, _ = plank_room(2)
+    b = sh.bbox(old)
+    excl, n = dilate(old, 2), max(int(0.6 * (b[3] - b[1])), 21)
+    y0, y1, x0, x1 = sh._ratio_window(b, old.shape)
+    whole = sh.shading_ratio(scene, excl, sh._kernel(b), lines=n)
+    part = sh.shading_ratio(scene, excl, sh._kernel(b), lines=n, window=(y0, y1, x0, x1))
+    assert (y1 - y0) * (x1 - x0) < 0.6 * old.size  # it is a window
+    assert np.abs(part - whole)[y0:y1, x0:x1].max() < 1e-5
+    assert sh._shadow_zone(old, b, 1.2)[:y0].sum() == 0  # the zone lies in the window
+    assert sh._shadow_zone(old, b, 1.2)[y1:].sum() == 0
+
+
+@pytest.mark.parametrize("gap", [12, 60])
+def test_shadow_at_the_bottom_edge_is_read_as_shade(gap):
+    """A product standing ``gap`` px above the bottom edge: its contact and cast shadow are
+    read as shade (under 0.88 of their surroundings) on 97% or more of the pixels darkened by
+    over 15%. A line closing that let a line run off the image would follow a shadow that
+    needs only half a line to reach the edge (91% read at 12 px)."""
+    rng = np.random.default_rng(0)
+    n = 512
+    img = np.full((n, n, 3), 150, np.float32)
+    img[:250], img[250:] = (210, 200, 185), (140, 110, 80)
+    img += rng.normal(0, 3, img.shape)
+    alpha = np.zeros((n, n), np.float32)
+    alpha[n - gap - 160:n - gap, 180:330] = 1
+    shade = sh.object_shadow(alpha, sh.Light(0.6, -0.2, 0.04, 0.45, 0.55))
+    scene = img * shade[..., None] * (1 - alpha[..., None]) + np.float32([30, 60, 200]) * alpha[
+        ..., None]
+    scene = np.clip(scene + 0.5, 0, 255).astype(np.uint8)
+    ratio, _ = sh.shade_maps(scene, alpha > 0.5)
+    truth = (shade < 0.85) & ~dilate(alpha > 0.5, 3)
+    assert truth.sum() > 2000
+    assert (ratio[truth] < 0.88).mean() >= 0.97
 
 
 def test_shadow_the_fit_missed_is_relit_by_its_measured_shade_not_filled():
@@ -247,6 +284,21 @@ def test_shadow_the_fit_missed_is_relit_by_its_measured_shade_not_filled():
             assert not fill.any()
             assert err(relit) < 0.35 * err(scene), (room.__name__, seed)
             assert 0.85 < hp(relit, region) / hp(clean, region) < 1.15
+    # a dark object inside the detected shadow (0.3 of the floor) is not lifted, it is filled
+    scene, clean, old, truth = wood_room(0)
+    maps = sh.shade_maps(scene, old)
+    found = sh.find_old_shadow(scene, old, 6, maps=maps)
+    ys, xs = np.nonzero(found.detected & ~dilate(old, 12) & ~dilate(~found.detected, 10))
+    box = np.zeros(old.shape, bool)
+    box[ys[0]:ys[0] + 14, xs[0]:xs[0] + 14] = True
+    box &= found.detected
+    dark = scene.copy()
+    dark[box] = (clean[box] * 0.3).astype(np.uint8)
+    maps = sh.shade_maps(dark, old)
+    relit, fill = sh.relight(dark, old, found.detected, sh.Light(contact=found.light.contact),
+                             maps[0], found.detected)
+    inner = box & ~dilate(~box, 4)
+    assert inner.sum() > 20 and fill[inner].all()
 
 
 def test_shadow_on_a_coloured_rug_is_found():
@@ -319,7 +371,7 @@ def test_relight_spares_other_objects_and_never_lights_far_above_the_floor():
     assert np.array_equal(relit[untouched], scene[untouched])
 
 
-def test_staging_relights_the_old_shadow_and_fills_only_what_stays_dark(room_job):
+def test_staging_relights_the_old_shadow_and_keeps_it_out_of_the_fill(room_job):
     """Through the pipeline: the shadow pixels that relighting restores stay out of the fill
     region, every backend starts from the relit scene (the plate equals it outside the fill),
     and the relit floor is close to the clean one. With the old shadow kept, or the legacy
