@@ -60,3 +60,27 @@ def test_copy_paste_changes_only_the_gap_and_the_shadow(prepared, name, tiny_wei
     # the product is on top, untouched by the fill and the shadow
     core = prepared.new_mask & (prepared.placement.alpha == 1.0)
     assert np.array_equal(out.image[core], prepared.composite[core])
+
+
+def test_nothing_to_fill_gives_the_scene_back_as_the_plate(prepared):
+    """When the fill region is empty (the legacy fill, an old product wholly under the new
+    one's opaque core), every copy-paste backend lays the product on the scene itself: the
+    output is exactly ``finish`` on the scene (not on the composite, which would paste the
+    product's soft edge twice)."""
+    from dataclasses import replace
+
+    from stager.images import erode
+    from stager.pipeline import finish
+
+    core = erode(prepared.placement.alpha >= 1.0, 12)
+    ys, xs = np.nonzero(core)
+    old = np.zeros_like(core)
+    old[ys[len(ys) // 2] - 2:ys[len(ys) // 2] + 3, xs[len(xs) // 2] - 2:xs[len(xs) // 2] + 3] = True
+    prep = replace(prepared, old_mask=old & core,
+                   request=replace(prepared.request, clean_fill=False))
+    assert not prep.fill_mask.any()
+    out = run_backend(prep, "telea")
+    assert out.ok, out.error
+    assert np.array_equal(out.plate, prep.scene)
+    assert np.array_equal(out.image, finish(prep, prep.scene))
+    assert not np.array_equal(out.image, finish(prep, prep.composite))
