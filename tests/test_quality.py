@@ -52,7 +52,7 @@ def test_shipped_edgeconnect_refines_telea_without_losing_to_it(catalog):
 @pytest.mark.skipif(not SHIPPED, reason="shipped weights are missing from models/weights")
 def test_shipped_residual_improves_on_its_own_prior(catalog):
     """Same window, same ring, same input: the trained network against the Telea fill it
-    starts from (measured: 1.2% lower gap L1, better on 9 of 12 pairs). A zeroed or ignored
+    starts from (measured: 8% lower gap L1, better on 12 of 12 pairs). A zeroed or ignored
     correction gives the prior back and fails."""
     from stager.backends import get_backend
     from stager.pipeline import hidden_region
@@ -68,5 +68,5 @@ def test_shipped_residual_improves_on_its_own_prior(catalog):
         model.append(masked_l1(get_backend("edgeconnect")(src, ring), gt, prep.gap))
         prior.append(masked_l1(get_backend("telea")(src, ring), gt, prep.gap))
     model, prior = np.array(model), np.array(prior)
-    assert model.mean() < 0.995 * prior.mean(), (model.mean(), prior.mean())
-    assert (model < prior).mean() >= 0.6
+    assert model.mean() < 0.96 * prior.mean(), (model.mean(), prior.mean())
+    assert (model < prior).mean() >= 0.75
