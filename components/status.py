@@ -7,6 +7,7 @@ import gradio as gr
 from stager.backends import status as backend_status
 from stager.embed import clip_status
 from stager.segment import sam_status
+from stager.shadows import shade_reader
 
 from . import register
 
@@ -19,6 +20,9 @@ WIDTHS = ["18%", "17%", "9%", "56%"]
 def rows() -> list[list[str]]:
     out = [[r["label"], r["tier"], "yes" if r["available"] else "no", r["detail"]]
            for r in backend_status()]
+    ok, why = shade_reader()
+    out.append(["old-shadow reader", "trained compact (shade model)" if ok else
+                "classical (shading ratio)", "yes", why])
     ok, why = sam_status()
     out.append(["mask proposals", "pretrained (SAM)" if ok else "classical (GrabCut fallback)",
                 "yes", why])

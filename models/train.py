@@ -123,11 +123,17 @@ def train(args) -> dict:
         torch.backends.cudnn.benchmark = True
     """Entry point used by the CLI; ``args`` has model, steps, res, batch, device, out, seed,
     resume, log_dir, width, stage, boundary_lambda, boundary_sigma, pairs, sample_every."""
+    shade = args.model == "shade"
+    for k, default in (("width", 24 if shade else 16), ("batch", 16 if shade else 8),
+                       ("lr", 1e-3 if shade else 1e-4)):
+        if getattr(args, k, None) is None:
+            setattr(args, k, default)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     out = Path(args.out)
     log_dir = Path(args.log_dir or f"runs/{args.model}")
-    catalog = open_catalog() if args.model != "edgeconnect" or args.data != "real" else None
+    catalog = open_catalog() if args.model in ("pix2pix", "diffusion") or \
+        (args.model == "edgeconnect" and args.data != "real") else None
     bar = tqdm(total=1, desc="preparing training data", leave=False)
 
     def progress(i, n):
@@ -135,14 +141,18 @@ def train(args) -> dict:
         bar.n = i
         bar.refresh()
 
-    if args.model == "edgeconnect":
+    if args.model == "shade":
+        from .shade import ShadePool
+
+        pool = ShadePool(args.scenes, args.res, args.shade_seed, progress=progress)
+    elif args.model == "edgeconnect":
         pool = InpaintPool(catalog, args.res, args.crops, args.holes, args.data, args.seed,
                            progress=progress, workers=args.workers)
     else:
         pool = PairPool(catalog, args.pairs, args.res, args.seed, progress=progress)
     bar.close()
     fn = {"pix2pix": _train_pix2pix, "edgeconnect": _train_edgeconnect,
-          "diffusion": _train_diffusion}[args.model]
+          "diffusion": _train_diffusion, "shade": _train_shade}[args.model]
     return fn(args, pool, out, log_dir)
 
 
@@ -562,3 +572,77 @@ def _train_diffusion(args, pool, out, log_dir) -> dict:
                       {"config": {"res": args.res, "width": args.width},
                        "objective": "eps, DDPM cosine 1000", "sampler": "DDIM (default) or DPM-Solver++"}))
     return {"diffusion": {"weights": str(path), "wall_s": wall}}
+
+
+def _train_shade(args, pool, out, log_dir) -> dict:
+    """The shade model (``models.shade``): L1 on the log shading ratio against the generator's
+    truth, Adam, cosine decay to 10%; horizontal flips and a random exposure (the ratio does
+    not change with it). The first 200 scenes are a validation set, logged against the
+    classical ratio it starts from."""
+    from . import shade as sd
+
+    dev = resolve_device(args.device)
+    torch.manual_seed(args.seed)
+    init = _init_weights(args, "shade")
+    cfg = read_meta(init)["config"] if init else {"width": args.width, "res": args.res}
+    net = sd.ShadeNet(cfg["width"], cfg.get("res", args.res))
+    if init:
+        load_into(net, init).train()
+    net.to(dev)
+    lr = args.lr
+    opt = torch.optim.Adam(net.parameters(), lr)
+    n_val = min(200, len(pool.x) // 5)
+    val = pool.tensors(np.arange(n_val))
+    train_idx = np.arange(n_val, len(pool.x))
+    rng = np.random.default_rng(args.seed)
+    lr_at = _cosine(lambda: args.steps)
+
+    def val_l1() -> tuple[float, float]:
+        net.eval()
+        with torch.no_grad():
+            x, y, v = (t.to(dev) for t in val)
+            prior = torch.log(x[:, 4:5].clamp(sd.RATIO_MIN, sd.RATIO_MAX))
+            res = (sd.masked_log_l1(net(x), y, v).item(), sd.masked_log_l1(prior, y, v).item())
+        net.train()
+        return res
+
+    def step_fn(step):
+        for g in opt.param_groups:
+            g["lr"] = lr * lr_at(step)
+        x, y, v = pool.tensors(rng.choice(train_idx, args.batch))
+        if rng.random() < 0.5:
+            x, y, v = x.flip(-1), y.flip(-1), v.flip(-1)
+        gain = torch.from_numpy(rng.uniform(0.7, 1.2, (len(x), 1, 1, 1)).astype(np.float32))
+        x[:, :3] = (x[:, :3] * gain).clamp(0, 1)
+        x, y, v = x.to(dev), y.to(dev), v.to(dev)
+        with _autocast(dev):
+            pred = net(x).float()
+        loss = sd.masked_log_l1(pred, y, v)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        parts = {"log_l1": loss.item()}
+        if (step + 1) % 100 == 0:
+            parts["val_log_l1"], parts["val_classical"] = val_l1()
+        return parts
+
+    def sample_fn():
+        x, y, v = (t[:4].to(dev) for t in val)
+        net.eval()
+        with torch.no_grad():
+            p = torch.exp(net(x)).float()
+        net.train()
+        grey = lambda t: np.repeat((t[:, 0].clamp(0, 1.25).cpu().numpy() / 1.25 * 255)
+                                   .astype(np.uint8)[..., None], 3, -1)
+        rgb = (x[:, :3].permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)
+        return _grid([rgb, grey(x[:, 4:5]), grey(p), grey(torch.exp(y))])
+
+    wall = _loop(args, "shade", log_dir, {"G": net, "opt": opt}, step_fn, sample_fn)
+    v_net, v_cls = val_l1()
+    path = save(net.cpu(), out / WEIGHT_FILES["shade"],
+                _meta("shade", net, args, args.steps, wall,
+                      {"data": pool.describe(), "init": str(init or ""), "lr": lr,
+                       "lr_schedule": "cosine to 10%", "val_scenes": n_val,
+                       "val_log_l1": round(v_net, 5), "val_log_l1_classical": round(v_cls, 5)}))
+    return {"weights": str(path), "wall_s": wall, "val_log_l1": v_net,
+            "val_log_l1_classical": v_cls}

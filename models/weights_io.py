@@ -13,6 +13,7 @@ WEIGHT_FILES = {
     "inpaint_weighted": "edgeconnect_inpaint_weighted.safetensors",
     "inpaint_baseline": "edgeconnect_inpaint_baseline.safetensors",
     "diffusion": "diffusion.safetensors",
+    "shade": "shade.safetensors",
 }
 
 

@@ -208,10 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a compact model (EdgeConnect: on the catalog, "
                                      "imported scenes and real photos)")
-    t.add_argument("model", choices=["pix2pix", "edgeconnect", "diffusion"])
+    t.add_argument("model", choices=["pix2pix", "edgeconnect", "diffusion", "shade"])
     t.add_argument("--steps", type=int, default=2000)
     t.add_argument("--res", type=int, default=128, help="training crop / window size (px)")
-    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--batch", type=int, default=None, help="batch size (default: 8; shade 16)")
     t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     t.add_argument("--out", default="models/weights", help="weights folder to write")
     t.add_argument("--init", default=None, help="weights folder to fine-tune from "
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--variants", default=None, help="edgeconnect: weighted,baseline (default: "
                                                     "from --boundary-lambda)")
     t.add_argument("--resume", action="store_true")
-    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--width", type=int, default=None, help="network width (default: 16; shade 24)")
     t.add_argument("--edge-width", type=int, default=0, help="edge model width (0 = --width)")
     t.add_argument("--blocks", type=int, default=4, help="edgeconnect residual blocks")
     t.add_argument("--stage", choices=["edge", "inpaint", "all"], default="all")
@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weighted boundary loss strength (STAGER_BOUNDARY_LAMBDA)")
     t.add_argument("--boundary-sigma", type=float, default=st.boundary_sigma,
                    help="px (STAGER_BOUNDARY_SIGMA)")
-    t.add_argument("--lr", type=float, default=1e-4, help="edgeconnect generator learning rate")
+    t.add_argument("--lr", type=float, default=None,
+                   help="edgeconnect generator learning rate (default 1e-4); shade (1e-3)")
     t.add_argument("--adv-weight", type=float, default=0.1,
                    help="edgeconnect inpainting: adversarial loss weight (EdgeConnect: 0.1; "
                         "0 = the weighted L1 alone)")
@@ -249,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, default=0,
                    help="fit the step count into this many minutes (0 = no limit)")
     t.add_argument("--workers", type=int, default=1, help="processes preparing training data")
+    t.add_argument("--scenes", type=int, default=3000,
+                   help="shade: generator scenes rendered for training (200 validate)")
+    t.add_argument("--shade-seed", type=int, default=101,
+                   help="shade: the generator seed of those scenes (never the catalog's)")
     t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     t.set_defaults(fn=cmd_train)
 

@@ -380,6 +380,7 @@ def report(result: StageResult) -> dict:
         "candidates": [c.to_dict() for c in p.candidates],
         "placement": {"box": list(p.placement.box)},
         "light": p.light.to_dict(),
+        "old_shadow_reader": sh.shade_reader()[1],
         "old_shadow_pixels": int(p.old_shadow.sum()) if p.old_shadow is not None else 0,
         # of those, what is filled (the rest is relit): none when the shadow is kept
         "old_shadow_filled_pixels": int((p.fill_mask & p.old_shadow).sum())

@@ -164,11 +164,96 @@ def _kernel(box) -> tuple[int, int]:
     return max(int(1.6 * w), int(0.8 * h), 41), 5
 
 
-def shade_maps(scene: np.ndarray, old_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def shade_maps(scene: np.ndarray, old_mask: np.ndarray, learned: bool | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """(shading ratio, channel spread) around the old product, both HxW float32: the luma's
     ratio to its local reference, and how much the three channels' ratios disagree (a shadow
     darkens all channels alike; a rug or a darker plank changes the colour too). Detection and
-    light estimation share them (``maps=``): they are most of either's cost."""
+    light estimation share them (``maps=``): they are most of either's cost.
+
+    ``learned`` (default: when the shade model's weights are present, ``shade_reader``): the
+    trained shade model (``models.shade``) re-reads the ratio on the window the maps are read
+    in, from the scene and the classical ratio; there it also judges colour, so the spread is
+    zero on the window. ``False``: the classical maps alone."""
+    ratio, spread = _classical_maps(scene, old_mask)
+    net = shade_model() if learned is None else (shade_model(required=True) if learned else None)
+    b = bbox(old_mask)
+    if net is None or b is None:
+        return ratio, spread
+    from models.shade import predict
+
+    win = _ratio_window(b, old_mask.shape)
+    ratio = predict(net, scene, old_mask, ratio, win)
+    spread = spread.copy()
+    spread[win[0]:win[1], win[2]:win[3]] = 0.0
+    return ratio, spread
+
+
+_SHADE: dict = {}
+
+
+def shade_model(required: bool = False):
+    """The trained shade model (cached), or None when it is off (``STAGER_SHADE_MODEL=off``)
+    or its weights are missing or unreadable (then ``shade_reader`` says why). ``required``:
+    raise ``WeightsError`` instead of returning None."""
+    from .config import get_settings
+
+    net, why = _SHADE[_shade_key(get_settings())]
+    if net is None and required:
+        from models.weights_io import WeightsError
+
+        raise WeightsError(why)
+    return net
+
+
+def _shade_key(st) -> tuple:
+    """Cache key: the setting, and the weights file as it is now (replaced: read again)."""
+    from models.weights_io import WEIGHT_FILES
+
+    path = st.weights_dir / WEIGHT_FILES["shade"]
+    try:
+        stat = path.stat()
+        found = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        found = None
+    key = (str(st.weights_dir), st.shade_model, found)
+    if key not in _SHADE:
+        _SHADE.clear()
+        _SHADE[key] = _load_shade(st)
+    return key
+
+
+def _load_shade(st) -> tuple[object, str]:
+    from models.weights_io import WEIGHT_FILES, WeightsError, read_meta
+
+    if st.shade_model == "off":
+        return None, "off (STAGER_SHADE_MODEL=off): the classical shading ratio reads it"
+    path = st.weights_dir / WEIGHT_FILES["shade"]
+    if not path.is_file():
+        return None, (f"{path.name} not found in STAGER_WEIGHTS_DIR: the classical shading "
+                      "ratio reads the old shadow; train it with `python -m stager train shade`")
+    try:
+        from models.shade import ShadeNet
+        from models.weights_io import load_into
+
+        cfg = read_meta(path).get("config") or {}
+        net = ShadeNet(int(cfg.get("width", 24)), int(cfg.get("res", 128)))
+        load_into(net, path).eval()
+    except (WeightsError, RuntimeError, KeyError, ValueError) as exc:
+        return None, (f"{path.name} unreadable ({str(exc).splitlines()[0]}): the classical "
+                      "shading ratio reads the old shadow")
+    return net, f"trained shade model ({path.name})"
+
+
+def shade_reader() -> tuple[bool, str]:
+    """(the trained shade model reads old shadows, what reads them and why)."""
+    from .config import get_settings
+
+    net, why = _SHADE[_shade_key(get_settings())]
+    return net is not None, why
+
+
+def _classical_maps(scene: np.ndarray, old_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     b = bbox(old_mask)
     if b is None:  # no product: nothing is shade
         return np.ones(old_mask.shape, np.float32), np.zeros(old_mask.shape, np.float32)

@@ -14,6 +14,7 @@ TRAIN_HINT = {
     "inpaint_weighted": "python -m stager train edgeconnect --stage inpaint",
     "inpaint_baseline": "python -m stager train edgeconnect --stage inpaint --boundary-lambda 0",
     "diffusion": "python -m stager train diffusion --res 64 --width 32",
+    "shade": "python -m stager train shade",
 }
 
 

@@ -1,0 +1,161 @@
+"""The shade model: a compact network that reads the floor's shading around an old product.
+
+The classical shading ratio (``stager.shadows.shading_ratio``: luma over a morphological
+reference) cannot tell a broad shadow from a darker material around it: on a rug inside a
+darker wood floor, or under a sofa whose shadow is wider than any line that fits, the
+reference sits inside the shadow and the ratio reads ~1. This network refines that ratio.
+
+Input, on the window the shading maps are read in (``stager.shadows._ratio_window``) resized
+to ``res`` x ``res``: RGB in [0, 1], the old product's mask (dilated 2 px) and the classical
+ratio, 5 channels. Output: the log shading ratio (scene luma over the empty room's) as the
+classical log ratio plus a correction; the last layer starts at zero, so an untrained network
+returns the classical ratio exactly. A small U-Net: two stride-2 levels and dilated convolutions
+(rates 2, 4, 8) at a quarter resolution, so every output pixel sees the whole window.
+
+Trained on scenes from the catalog generator (``stager.synth``) with a seed the default catalog
+does not use: the truth is the staged scene over its empty room, which the generator renders.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+RATIO_MIN, RATIO_MAX = 0.2, 1.3
+
+
+class ShadeNet(nn.Module):
+    def __init__(self, width: int = 24, res: int = 128):
+        super().__init__()
+        w = width
+
+        def conv(cin, cout, stride=1, dil=1):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, dil, dilation=dil), nn.ReLU(True))
+
+        self.e1 = nn.Sequential(conv(5, w), conv(w, w))
+        self.e2 = nn.Sequential(conv(w, 2 * w, 2), conv(2 * w, 2 * w))
+        self.e3 = nn.Sequential(conv(2 * w, 4 * w, 2), conv(4 * w, 4 * w), conv(4 * w, 4 * w, 1, 2),
+                                conv(4 * w, 4 * w, 1, 4), conv(4 * w, 4 * w, 1, 8))
+        self.d2 = nn.Sequential(conv(6 * w, 2 * w), conv(2 * w, 2 * w))
+        self.d1 = nn.Sequential(conv(3 * w, w), conv(w, w))
+        self.out = nn.Conv2d(w, 1, 3, 1, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.config = {"width": width, "res": res}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 5, res, res)`` -> log shading ratio ``(B, 1, res, res)``."""
+        e1 = self.e1(x)
+        e2 = self.e2(e1)
+        e3 = self.e3(e2)
+        up = lambda t, ref: F.interpolate(t, size=ref.shape[-2:], mode="bilinear",
+                                          align_corners=False)
+        d2 = self.d2(torch.cat([up(e3, e2), e2], 1))
+        d1 = self.d1(torch.cat([up(d2, e1), e1], 1))
+        prior = torch.log(x[:, 4:5].clamp(RATIO_MIN, RATIO_MAX))
+        return (prior + self.out(d1)).clamp(math.log(RATIO_MIN), math.log(RATIO_MAX))
+
+
+def window_input(scene: np.ndarray, old_mask: np.ndarray, ratio: np.ndarray,
+                 window: tuple[int, int, int, int], res: int) -> np.ndarray:
+    """The network's input (res x res x 5 float32) for the ``window`` (y0, y1, x0, x1)."""
+    from stager.images import dilate
+
+    y0, y1, x0, x1 = window
+
+    def rs(a):
+        return cv2.resize(np.ascontiguousarray(a[y0:y1, x0:x1], np.float32), (res, res),
+                          interpolation=cv2.INTER_AREA)
+
+    return np.concatenate([rs(scene[..., :3]) / 255.0,
+                           rs(dilate(old_mask, 2))[..., None],
+                           np.clip(rs(ratio), RATIO_MIN, RATIO_MAX)[..., None]], -1)
+
+
+def true_ratio(scene: np.ndarray, background: np.ndarray, old_mask: np.ndarray,
+               window: tuple[int, int, int, int], res: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training target on the window: (shading ratio scene/empty room, res x res float32;
+    where it is defined, bool: off the product, on lit pixels)."""
+    from stager.images import dilate
+    from stager.shadows import _luma
+
+    y0, y1, x0, x1 = window
+    ls = cv2.GaussianBlur(_luma(scene), (0, 0), 1.0)
+    lb = cv2.GaussianBlur(_luma(background), (0, 0), 1.0)
+    r = np.clip(ls / np.maximum(lb, 1.0), RATIO_MIN, RATIO_MAX)
+    valid = (~dilate(old_mask, 1) & (lb > 5)).astype(np.float32)
+
+    def rs(a):
+        return cv2.resize(np.ascontiguousarray(a[y0:y1, x0:x1], np.float32), (res, res),
+                          interpolation=cv2.INTER_AREA)
+
+    return rs(r), rs(valid) > 0.99
+
+
+@torch.no_grad()
+def predict(net: ShadeNet, scene: np.ndarray, old_mask: np.ndarray, ratio: np.ndarray,
+            window: tuple[int, int, int, int]) -> np.ndarray:
+    """``ratio`` (HxW float32, the classical shading ratio) with the window replaced by the
+    network's reading, resized back to the window's own size."""
+    res = int(net.config.get("res", 128))
+    x = torch.from_numpy(window_input(scene, old_mask, ratio, window, res)).permute(2, 0, 1)
+    p = torch.exp(net(x[None].float()))[0, 0].numpy()
+    y0, y1, x0, x1 = window
+    out = ratio.copy()
+    out[y0:y1, x0:x1] = cv2.resize(p, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+class ShadePool:
+    """Windows of generator scenes with their true shading: ``scenes`` rooms rendered from
+    ``stager.catalog.default_specs(scenes, 0, seed)``. The default catalog is rendered from
+    ``STAGER_CATALOG_SEED`` (7): any other seed gives rooms it does not hold, so its held-out
+    scenes stay unseen (``seed`` equal to the catalog's is refused)."""
+
+    def __init__(self, scenes: int, res: int = 128, seed: int = 101, progress=None):
+        from stager import shadows as sh
+        from stager import synth
+        from stager.catalog import default_specs
+        from stager.config import get_settings
+        from stager.images import bbox
+
+        if seed == get_settings().catalog_seed:
+            raise ValueError(f"shade training seed {seed} is the default catalog's: its held-out "
+                             "scenes would be trained on; pick another")
+        specs, _ = default_specs(scenes, 0, seed)
+        xs, ys, vs = [], [], []
+        for i, spec in enumerate(specs):
+            layers = synth.render_scene(spec)
+            old = layers.mask.astype(bool)
+            win = sh._ratio_window(bbox(old), old.shape)
+            ratio, _ = sh.shade_maps(layers.image, old, learned=False)
+            xs.append(window_input(layers.image, old, ratio, win, res).astype(np.float16))
+            y, v = true_ratio(layers.image, layers.background, old, win, res)
+            ys.append(y.astype(np.float16))
+            vs.append(v)
+            if progress:
+                progress(i + 1, scenes)
+        self.x = np.stack(xs)  # (N, res, res, 5)
+        self.y = np.stack(ys)  # (N, res, res) true ratio
+        self.valid = np.stack(vs)
+        self.res, self.seed = res, seed
+
+    def describe(self) -> str:
+        return (f"{len(self.x)} generator scenes (stager.synth, default_specs seed {self.seed}; "
+                f"the default catalog uses another) as {self.res}-px windows around the hero")
+
+    def tensors(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = torch.from_numpy(self.x[idx].astype(np.float32)).permute(0, 3, 1, 2)
+        y = torch.log(torch.from_numpy(self.y[idx].astype(np.float32)))[:, None]
+        v = torch.from_numpy(self.valid[idx])[:, None].float()
+        return x, y, v
+
+
+def masked_log_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean |log ratio error| over the pixels where the truth is defined."""
+    return ((pred - target).abs() * valid).sum() / valid.sum().clamp_min(1.0)
