@@ -117,12 +117,13 @@ class ShadePool:
     ``STAGER_CATALOG_SEED`` (7): any other seed gives rooms it does not hold, so its held-out
     scenes stay unseen (``seed`` equal to the catalog's is refused)."""
 
-    def __init__(self, scenes: int, res: int = 128, seed: int = 101, progress=None):
+    def __init__(self, scenes: int, res: int = 128, seed: int = 101, progress=None,
+                 negatives: float = 0.15):
+        from stager import gaps, synth
         from stager import shadows as sh
-        from stager import synth
         from stager.catalog import default_specs
         from stager.config import get_settings
-        from stager.images import bbox
+        from stager.images import bbox, dilate
 
         if seed == get_settings().catalog_seed:
             raise ValueError(f"shade training seed {seed} is the default catalog's: its held-out "
@@ -139,15 +140,43 @@ class ShadePool:
             ys.append(y.astype(np.float16))
             vs.append(v)
             if progress:
-                progress(i + 1, scenes)
+                progress(i + 1, scenes + int(scenes * negatives))
+        # negatives: product outlines on the bundled real photographs (train split), where no
+        # product casts a shadow: the truth is a ratio of 1 everywhere, so darker texture,
+        # natural shade and colour changes around a product are not read as its shadow
+        photos = list(gaps.real_photos("train", max_side=768).values())
+        rng = np.random.default_rng(seed + 1)
+        bank = gaps.silhouette_bank()
+        for j in range(int(scenes * negatives) if photos else 0):
+            img = photos[int(rng.integers(len(photos)))]
+            h, w = img.shape[:2]
+            side = int(min(h, w) * rng.uniform(0.6, 1.0))
+            y0, x0 = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            crop = cv2.resize(img[y0:y0 + side, x0:x0 + side], (512, 512),
+                              interpolation=cv2.INTER_AREA)
+            if rng.random() < 0.5:
+                crop = np.ascontiguousarray(crop[:, ::-1])
+            old = gaps.product_gap(rng, (512, 512), height=(0.3, 0.6), shadow=0.0, bank=bank).old
+            win = sh._ratio_window(bbox(old), old.shape)
+            ratio, _ = sh.shade_maps(crop, old, learned=False)
+            xs.append(window_input(crop, old, ratio, win, res).astype(np.float16))
+            ys.append(np.ones((res, res), np.float16))
+            y0, y1, x0, x1 = win
+            vs.append(cv2.resize((~dilate(old, 1))[y0:y1, x0:x1].astype(np.float32), (res, res),
+                                 interpolation=cv2.INTER_AREA) > 0.99)
+            if progress:
+                progress(scenes + j + 1, scenes + int(scenes * negatives))
+        self.negatives = len(xs) - scenes
         self.x = np.stack(xs)  # (N, res, res, 5)
         self.y = np.stack(ys)  # (N, res, res) true ratio
         self.valid = np.stack(vs)
         self.res, self.seed = res, seed
 
     def describe(self) -> str:
-        return (f"{len(self.x)} generator scenes (stager.synth, default_specs seed {self.seed}; "
-                f"the default catalog uses another) as {self.res}-px windows around the hero")
+        return (f"{len(self.x) - self.negatives} generator scenes (stager.synth, default_specs "
+                f"seed {self.seed}; the default catalog uses another) as {self.res}-px windows "
+                f"around the hero, and {self.negatives} negatives: product outlines on the "
+                "bundled real photographs (train split), true ratio 1")
 
     def tensors(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = torch.from_numpy(self.x[idx].astype(np.float32)).permute(0, 3, 1, 2)

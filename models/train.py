@@ -592,7 +592,7 @@ def _train_shade(args, pool, out, log_dir) -> dict:
     lr = args.lr
     opt = torch.optim.Adam(net.parameters(), lr)
     n_val = min(200, len(pool.x) // 5)
-    val = pool.tensors(np.arange(n_val))
+    val = pool.tensors(np.arange(n_val))  # generator scenes (the negatives come last)
     train_idx = np.arange(n_val, len(pool.x))
     rng = np.random.default_rng(args.seed)
     lr_at = _cosine(lambda: args.steps)
