@@ -19,6 +19,7 @@ FILES = {
     "EdgeConnect inpainting, weighted boundary loss": "edgeconnect_inpaint_weighted.safetensors",
     "EdgeConnect inpainting, baseline": "edgeconnect_inpaint_baseline.safetensors",
     "compact diffusion": "diffusion.safetensors",
+    "shade model (old-shadow reader)": "shade.safetensors",
 }
 
 

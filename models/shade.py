@@ -100,14 +100,18 @@ def true_ratio(scene: np.ndarray, background: np.ndarray, old_mask: np.ndarray,
 @torch.no_grad()
 def predict(net: ShadeNet, scene: np.ndarray, old_mask: np.ndarray, ratio: np.ndarray,
             window: tuple[int, int, int, int]) -> np.ndarray:
-    """``ratio`` (HxW float32, the classical shading ratio) with the window replaced by the
-    network's reading, resized back to the window's own size."""
+    """``ratio`` (HxW float32, the classical shading ratio) corrected on the window by the
+    network: its correction (its log ratio minus the classical one it was given, both at
+    ``res``) is resized to the window and applied to the full-resolution classical ratio, so
+    the window keeps its detail and a zero correction changes nothing."""
     res = int(net.config.get("res", 128))
-    x = torch.from_numpy(window_input(scene, old_mask, ratio, window, res)).permute(2, 0, 1)
-    p = torch.exp(net(x[None].float()))[0, 0].numpy()
+    inp = window_input(scene, old_mask, ratio, window, res)
+    x = torch.from_numpy(inp).permute(2, 0, 1)[None].float()
+    corr = (net(x)[0, 0] - torch.log(x[0, 4].clamp(RATIO_MIN, RATIO_MAX))).numpy()
     y0, y1, x0, x1 = window
     out = ratio.copy()
-    out[y0:y1, x0:x1] = cv2.resize(p, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    up = cv2.resize(corr, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    out[y0:y1, x0:x1] *= np.exp(up)
     return out
 
 

@@ -118,16 +118,30 @@ def _meta(kind: str, model, args, steps: int, wall: float, extra: dict | None = 
             **(extra or {})}
 
 
-def train(args) -> dict:
-    if resolve_device(args.device).type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    """Entry point used by the CLI; ``args`` has model, steps, res, batch, device, out, seed,
-    resume, log_dir, width, stage, boundary_lambda, boundary_sigma, pairs, sample_every."""
+def model_defaults(args) -> None:
+    """Fill the settings left unset (None) with each model's defaults: width 16, batch 8 and
+    lr 1e-4 (EdgeConnect's generator), but width 24, batch 16 and lr 1e-3 for the shade model."""
     shade = args.model == "shade"
     for k, default in (("width", 24 if shade else 16), ("batch", 16 if shade else 8),
                        ("lr", 1e-3 if shade else 1e-4)):
         if getattr(args, k, None) is None:
             setattr(args, k, default)
+
+
+def train(args) -> dict:
+    """Entry point used by the CLI; ``args`` has model, steps, res, batch, device, out, seed,
+    resume, log_dir, width, stage, boundary_lambda, boundary_sigma, pairs, sample_every."""
+    if resolve_device(args.device).type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    model_defaults(args)
+    if args.model == "shade":
+        from stager.config import get_settings
+
+        if args.shade_seed == get_settings().catalog_seed:
+            raise ValueError(f"--shade-seed {args.shade_seed} is the default catalog's seed: its "
+                             "held-out scenes would be trained on; pick another")
+        if getattr(args, "init", None):  # the pool is built at the network's own window size
+            args.res = int(read_meta(_init_weights(args, "shade"))["config"].get("res", args.res))
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     out = Path(args.out)

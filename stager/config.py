@@ -85,6 +85,12 @@ class Settings:
             self.data_dir = _default_data_dir()
         self.data_dir = Path(self.data_dir)
         self.weights_dir = Path(self.weights_dir)
+        mode = str(self.shade_model).strip().lower()
+        modes = {"auto": "auto", "on": "auto", "1": "auto", "true": "auto", "yes": "auto",
+                 "off": "off", "0": "off", "false": "off", "no": "off"}
+        if mode not in modes:
+            raise ValueError(f"STAGER_SHADE_MODEL={self.shade_model!r}: use auto or off")
+        self.shade_model = modes[mode]
         if not self.db_url:
             self.db_url = f"sqlite:///{self.data_dir / 'audit.sqlite'}"
 

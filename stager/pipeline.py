@@ -98,6 +98,7 @@ class Prepared:
     # the part of the old shadow left to fill (None: all of it)
     relit: np.ndarray | None = None
     shadow_fill: np.ndarray | None = None
+    shadow_reader: str = ""  # what read the old shadow's shading (``shadows.shade_reader``)
 
     @property
     def source(self) -> np.ndarray:
@@ -243,6 +244,7 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     if req.product_shadow not in ("drop", "keep"):
         raise ImageError(f"product_shadow must be 'drop' or 'keep', not {req.product_shadow!r}")
     margin = get_settings().gap_margin if req.margin is None else req.margin
+    reader = sh.shade_reader()[1]  # read with the maps: the model they are made with
     maps = sh.shade_maps(scene, old)  # shared by shadow detection and the light estimate
     if req.old_shadow is not None:
         if np.asarray(req.old_shadow).shape != scene.shape[:2]:
@@ -265,7 +267,7 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     placement = comp.harmonise(placement, scene, old, req.harmonise)
     prep = Prepared(name, product, candidates, scene_id, scene, scene_rec.category, old,
                     placement, comp.paste(scene, placement), np.zeros(old.shape, bool),
-                    old_shadow, light, req, relit, shadow_fill)
+                    old_shadow, light, req, relit, shadow_fill, reader)
     prep.gap = prep.fill_mask & ~placement.mask
     return prep
 
@@ -380,7 +382,7 @@ def report(result: StageResult) -> dict:
         "candidates": [c.to_dict() for c in p.candidates],
         "placement": {"box": list(p.placement.box)},
         "light": p.light.to_dict(),
-        "old_shadow_reader": sh.shade_reader()[1],
+        "old_shadow_reader": p.shadow_reader,
         "old_shadow_pixels": int(p.old_shadow.sum()) if p.old_shadow is not None else 0,
         # of those, what is filled (the rest is relit): none when the shadow is kept
         "old_shadow_filled_pixels": int((p.fill_mask & p.old_shadow).sum())

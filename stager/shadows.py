@@ -17,6 +17,7 @@ Only what the user paints beyond any fitted shadow is filled.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 
 import cv2
@@ -171,12 +172,13 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray, learned: bool | None = N
     darkens all channels alike; a rug or a darker plank changes the colour too). Detection and
     light estimation share them (``maps=``): they are most of either's cost.
 
-    ``learned`` (default: when the shade model's weights are present, ``shade_reader``): the
-    trained shade model (``models.shade``) re-reads the ratio on the window the maps are read
-    in, from the scene and the classical ratio; there it also judges colour, so the spread is
-    zero on the window. ``False``: the classical maps alone."""
+    ``learned`` (default: when the shade model's weights are present, see ``shade_reader``):
+    the trained shade model (``models.shade``) corrects the ratio on the window the maps are
+    read in, from the scene and the classical ratio; there it also judges colour, so the
+    spread is zero on the window. ``False``: the classical maps alone; ``True``: the model or
+    ``WeightsError``."""
     ratio, spread = _classical_maps(scene, old_mask)
-    net = shade_model() if learned is None else (shade_model(required=True) if learned else None)
+    net = shade_model(required=bool(learned)) if learned is not False else None
     b = bbox(old_mask)
     if net is None or b is None:
         return ratio, spread
@@ -189,27 +191,18 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray, learned: bool | None = N
     return ratio, spread
 
 
-_SHADE: dict = {}
+_SHADE: dict = {}  # (weights folder, setting, file stat) -> (network or None, why)
+_SHADE_LOCK = threading.Lock()
 
 
-def shade_model(required: bool = False):
-    """The trained shade model (cached), or None when it is off (``STAGER_SHADE_MODEL=off``)
-    or its weights are missing or unreadable (then ``shade_reader`` says why). ``required``:
-    raise ``WeightsError`` instead of returning None."""
-    from .config import get_settings
-
-    net, why = _SHADE[_shade_key(get_settings())]
-    if net is None and required:
-        from models.weights_io import WeightsError
-
-        raise WeightsError(why)
-    return net
-
-
-def _shade_key(st) -> tuple:
-    """Cache key: the setting, and the weights file as it is now (replaced: read again)."""
+def _shade_state() -> tuple[object, str]:
+    """(network or None, what reads the old shadow and why), loaded once per weights file
+    (replaced on disk or another setting: read again); safe from concurrent requests."""
     from models.weights_io import WEIGHT_FILES
 
+    from .config import get_settings
+
+    st = get_settings()
     path = st.weights_dir / WEIGHT_FILES["shade"]
     try:
         stat = path.stat()
@@ -217,39 +210,52 @@ def _shade_key(st) -> tuple:
     except OSError:
         found = None
     key = (str(st.weights_dir), st.shade_model, found)
-    if key not in _SHADE:
-        _SHADE.clear()
-        _SHADE[key] = _load_shade(st)
-    return key
+    with _SHADE_LOCK:
+        if key not in _SHADE:
+            _SHADE.clear()
+            _SHADE[key] = _load_shade(st.shade_model, path)
+        return _SHADE[key]
 
 
-def _load_shade(st) -> tuple[object, str]:
-    from models.weights_io import WEIGHT_FILES, WeightsError, read_meta
-
-    if st.shade_model == "off":
-        return None, "off (STAGER_SHADE_MODEL=off): the classical shading ratio reads it"
-    path = st.weights_dir / WEIGHT_FILES["shade"]
+def _load_shade(mode: str, path) -> tuple[object, str]:
+    if mode == "off":
+        return None, ("classical shading ratio: the shade model is off (STAGER_SHADE_MODEL=off; "
+                      "auto uses shade.safetensors when present)")
     if not path.is_file():
-        return None, (f"{path.name} not found in STAGER_WEIGHTS_DIR: the classical shading "
-                      "ratio reads the old shadow; train it with `python -m stager train shade`")
+        return None, (f"classical shading ratio: {path.name} not found in STAGER_WEIGHTS_DIR "
+                      "(train it with `python -m stager train shade`)")
     try:
         from models.shade import ShadeNet
-        from models.weights_io import load_into
+        from models.weights_io import load_into, read_meta
 
-        cfg = read_meta(path).get("config") or {}
-        net = ShadeNet(int(cfg.get("width", 24)), int(cfg.get("res", 128)))
+        cfg = read_meta(path).get("config")
+        if not isinstance(cfg, dict) or "width" not in cfg:
+            raise ValueError("no Product Stager network config in its header")
+        net = ShadeNet(int(cfg["width"]), int(cfg.get("res", 128)))
         load_into(net, path).eval()
-    except (WeightsError, RuntimeError, KeyError, ValueError) as exc:
-        return None, (f"{path.name} unreadable ({str(exc).splitlines()[0]}): the classical "
-                      "shading ratio reads the old shadow")
+    except Exception as exc:  # any unreadable file: the classical ratio, and why
+        lines = str(exc).strip().splitlines()
+        why = (lines[0] if lines else exc.__class__.__name__).replace(str(path), path.name)
+        return None, (f"classical shading ratio: {path.name} is unreadable ({why[:160]}); "
+                      "retrain it with `python -m stager train shade`")
     return net, f"trained shade model ({path.name})"
+
+
+def shade_model(required: bool = False):
+    """The trained shade model, or None when it is off (``STAGER_SHADE_MODEL=off``) or its
+    weights are missing or unreadable (``shade_reader`` says which). ``required``: raise
+    ``WeightsError`` with that reason instead of returning None."""
+    net, why = _shade_state()
+    if net is None and required:
+        from models.weights_io import WeightsError
+
+        raise WeightsError(f"the shade model is not available: {why}")
+    return net
 
 
 def shade_reader() -> tuple[bool, str]:
     """(the trained shade model reads old shadows, what reads them and why)."""
-    from .config import get_settings
-
-    net, why = _SHADE[_shade_key(get_settings())]
+    net, why = _shade_state()
     return net is not None, why
 
 

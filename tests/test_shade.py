@@ -16,8 +16,9 @@ def _held_out_scenes(indices):
     shade model never trained on), with their empty rooms."""
     from stager import synth
     from stager.catalog import default_specs
+    from stager.config import get_settings
 
-    specs, _ = default_specs(240, 0, 7)
+    specs, _ = default_specs(240, 0, get_settings().catalog_seed)
     return [synth.render_scene(specs[i]) for i in indices]
 
 
@@ -31,24 +32,77 @@ def test_untrained_shade_net_returns_the_classical_ratio():
     assert torch.allclose(out, want, atol=1e-5)
 
 
+def _write_untrained(folder):
+    from models.weights_io import save
+
+    torch.manual_seed(0)
+    net = sd.ShadeNet(4, 32)
+    folder.mkdir(parents=True, exist_ok=True)
+    save(net, folder / "shade.safetensors", {"model": "shade", "config": net.config, "steps": 0})
+
+
 def test_missing_or_corrupt_shade_weights_fall_back_to_the_classical_ratio_and_say_so(
         tmp_path, settings_env):
+    from models.weights_io import WeightsError
+
     (layers,) = _held_out_scenes([9])
     scene, old = layers.image, layers.mask.astype(bool)
     settings_env(WEIGHTS_DIR=tmp_path)
     ok, why = sh.shade_reader()
-    assert not ok and "shade.safetensors not found" in why and "classical" in why
+    assert not ok and "shade.safetensors not found" in why and why.startswith("classical")
     classical = sh.shade_maps(scene, old, learned=False)
     auto = sh.shade_maps(scene, old)
     assert all(np.array_equal(a, b) for a, b in zip(auto, classical))
-    with pytest.raises(Exception, match="not found"):
+    with pytest.raises(WeightsError, match="not found"):
         sh.shade_maps(scene, old, learned=True)
-    (tmp_path / "shade.safetensors").write_bytes(b"not a weights file")
-    settings_env(WEIGHTS_DIR=tmp_path)  # a new setting: read again
+    (tmp_path / "shade.safetensors").write_bytes(b"not a weights file")  # replaced: read again
     ok, why = sh.shade_reader()
-    assert not ok and "unreadable" in why and "\n" not in why
-    settings_env(WEIGHTS_DIR=tmp_path, SHADE_MODEL="off")
-    assert "off" in sh.shade_reader()[1]
+    assert not ok and "unreadable" in why and "\n" not in why and str(tmp_path) not in why
+    assert all(np.array_equal(a, b) for a, b in zip(sh.shade_maps(scene, old), classical))
+    settings_env(WEIGHTS_DIR=tmp_path, SHADE_MODEL="OFF")
+    ok, why = sh.shade_reader()
+    assert not ok and "STAGER_SHADE_MODEL=off" in why and "auto" in why
+    from stager.config import get_settings
+
+    settings_env(SHADE_MODEL="maybe")
+    with pytest.raises(ValueError, match="STAGER_SHADE_MODEL='maybe': use auto or off"):
+        get_settings()
+
+
+def test_the_learned_path_end_to_end_with_an_untrained_network(tmp_path, settings_env,
+                                                                catalog):
+    """With a valid weights file the model reads (and says so); a zero correction leaves the
+    classical ratio exactly, the spread is zero on the window only; the network is loaded once
+    and again when the file is replaced; the Status tab and report.json name it."""
+    import json
+
+    from components import status
+    from stager.pipeline import StageRequest, run_stage
+
+    w = tmp_path / "w"
+    _write_untrained(w)
+    settings_env(WEIGHTS_DIR=w)
+    ok, why = sh.shade_reader()
+    assert ok and why == "trained shade model (shade.safetensors)"
+    (layers,) = _held_out_scenes([19])
+    scene, old = layers.image, layers.mask.astype(bool)
+    (rc, sc), (rl, sl) = sh.shade_maps(scene, old, learned=False), sh.shade_maps(scene, old)
+    y0, y1, x0, x1 = sh._ratio_window(bbox(old), old.shape)
+    inside = np.zeros(old.shape, bool)
+    inside[y0:y1, x0:x1] = True
+    assert np.array_equal(rc, rl)  # zero correction: the classical ratio, full resolution
+    assert np.array_equal(sc[~inside], sl[~inside]) and (sl[inside] == 0).all()
+    assert sc[inside].max() > 0
+    net = sh.shade_model()
+    assert sh.shade_model() is net  # cached
+    _write_untrained(w)  # replaced on disk: loaded again
+    assert sh.shade_model() is not net
+    row = next(r for r in status.rows() if r[0] == "old-shadow reader")
+    assert row[1] == "trained compact (shade model)" and "shade.safetensors" in row[3]
+    res = run_stage(StageRequest(product="p003", scene_id=catalog.scenes[4].id,
+                                 backends=["telea"]), out_dir=tmp_path / "job")
+    report = json.loads((tmp_path / "job" / "report.json").read_text())
+    assert report["old_shadow_reader"] == why and res.prepared.shadow_reader == why
 
 
 def test_train_shade_writes_weights_that_name_their_data_and_refuses_the_catalogs_seed(
@@ -58,16 +112,33 @@ def test_train_shade_writes_weights_that_name_their_data_and_refuses_the_catalog
 
     out = tmp_path / "w"
     rc = main(["train", "shade", "--scenes", "10", "--res", "32", "--width", "4", "--steps",
-               "3", "--batch", "2", "--device", "auto", "--out", str(out), "--log-dir",
+               "3", "--batch", "2", "--device", "cpu", "--out", str(out), "--log-dir",
                str(tmp_path / "log"), "--sample-every", "3"])
     assert rc == 0
     m = read_meta(out / "shade.safetensors")
     assert m["model"] == "shade" and m["steps"] == 3 and m["device"] == "cpu"
     assert m["config"] == {"width": 4, "res": 32} and "seed 101" in m["data"]
-    assert m["val_log_l1"] > 0 and m["val_log_l1_classical"] > 0
+    assert "10 generator scenes" in m["data"] and "1 negatives" in m["data"]
+    assert {"val_log_l1", "val_log_l1_classical", "lr"} <= set(m) and m["lr"] == 1e-3
     capsys.readouterr()
     assert main(["train", "shade", "--scenes", "2", "--shade-seed", "7", "--steps", "1",
                  "--out", str(tmp_path / "refused")]) != 0
     err = capsys.readouterr().err
-    assert "the default catalog's" in err and len(err.strip().splitlines()[-1]) < 200
+    lines = [x for x in err.strip().splitlines() if x.strip()]
+    assert "Traceback" not in err and len(lines) == 1 and "default catalog's seed" in lines[0]
     assert not (tmp_path / "refused").exists()
+
+
+def test_each_model_gets_its_own_training_defaults():
+    import types
+
+    from models.train import model_defaults
+
+    for model, want in (("shade", (24, 16, 1e-3)), ("edgeconnect", (16, 8, 1e-4)),
+                        ("pix2pix", (16, 8, 1e-4)), ("diffusion", (16, 8, 1e-4))):
+        a = types.SimpleNamespace(model=model, width=None, batch=None, lr=None)
+        model_defaults(a)
+        assert (a.width, a.batch, a.lr) == want
+    a = types.SimpleNamespace(model="shade", width=8, batch=4, lr=0.5)
+    model_defaults(a)
+    assert (a.width, a.batch, a.lr) == (8, 4, 0.5)  # what the user set stays
