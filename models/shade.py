@@ -115,6 +115,29 @@ def predict(net: ShadeNet, scene: np.ndarray, old_mask: np.ndarray, ratio: np.nd
     return out
 
 
+def texture_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A random multiplicative texture (HxW float32 around 1): planks 8-40 px wide of tone
+    0.8-1.15 tilted up to 35 degrees, tiles, or soft blotches. Laid on a scene and on its empty
+    room alike, it changes what the floor looks like and not the true shading ratio, so the
+    model learns that darker texture is not shade."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    kind = rng.integers(3)
+    if kind == 0:
+        u = xx + (yy - h) * np.tan(np.radians(rng.uniform(-35, 35)))
+        width = rng.uniform(8, 40)
+        tones = rng.uniform(0.8, 1.15, 512).astype(np.float32)
+        return tones[((u + 4096) // width).astype(int) % 512]
+    if kind == 1:
+        s = rng.uniform(16, 64)
+        tones = rng.uniform(0.85, 1.1, (64, 64)).astype(np.float32)
+        t = tones[(yy // s).astype(int) % 64, (xx // s).astype(int) % 64]
+        grout = (np.minimum(yy % s, xx % s) < 2).astype(np.float32)
+        return t * (1 - 0.3 * grout)
+    small = rng.uniform(0.8, 1.15, (int(rng.integers(3, 12)),) * 2).astype(np.float32)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0.7, 1.25)
+
+
 class ShadePool:
     """Windows of generator scenes with their true shading: ``scenes`` rooms rendered from
     ``stager.catalog.default_specs(scenes, 0, seed)``. The default catalog is rendered from
@@ -122,7 +145,7 @@ class ShadePool:
     scenes stay unseen (``seed`` equal to the catalog's is refused)."""
 
     def __init__(self, scenes: int, res: int = 128, seed: int = 101, progress=None,
-                 negatives: float = 0.15):
+                 negatives: float = 0.15, texture: float = 0.3):
         from stager import gaps, synth
         from stager import shadows as sh
         from stager.catalog import default_specs
@@ -134,13 +157,19 @@ class ShadePool:
                              "scenes would be trained on; pick another")
         specs, _ = default_specs(scenes, 0, seed)
         xs, ys, vs = [], [], []
+        trng = np.random.default_rng(seed + 2)
         for i, spec in enumerate(specs):
             layers = synth.render_scene(spec)
             old = layers.mask.astype(bool)
+            image, background = layers.image, layers.background
+            if trng.random() < texture:  # the same texture on the scene and its empty room
+                t = texture_field(trng, old.shape)[..., None]
+                image = np.clip(image * t + 0.5, 0, 255).astype(np.uint8)
+                background = np.clip(background * t + 0.5, 0, 255).astype(np.uint8)
             win = sh._ratio_window(bbox(old), old.shape)
-            ratio, _ = sh.shade_maps(layers.image, old, learned=False)
-            xs.append(window_input(layers.image, old, ratio, win, res).astype(np.float16))
-            y, v = true_ratio(layers.image, layers.background, old, win, res)
+            ratio, _ = sh.shade_maps(image, old, learned=False)
+            xs.append(window_input(image, old, ratio, win, res).astype(np.float16))
+            y, v = true_ratio(image, background, old, win, res)
             ys.append(y.astype(np.float16))
             vs.append(v)
             if progress:
@@ -174,13 +203,14 @@ class ShadePool:
         self.x = np.stack(xs)  # (N, res, res, 5)
         self.y = np.stack(ys)  # (N, res, res) true ratio
         self.valid = np.stack(vs)
-        self.res, self.seed = res, seed
+        self.res, self.seed, self.texture = res, seed, texture
 
     def describe(self) -> str:
         return (f"{len(self.x) - self.negatives} generator scenes (stager.synth, default_specs "
-                f"seed {self.seed}; the default catalog uses another) as {self.res}-px windows "
-                f"around the hero, and {self.negatives} negatives: product outlines on the "
-                "bundled real photographs (train split), true ratio 1")
+                f"seed {self.seed}; the default catalog uses another; {self.texture:.0%} with a "
+                f"random texture laid on the scene and its empty room alike) as {self.res}-px "
+                f"windows around the hero, and {self.negatives} negatives: product outlines on "
+                "the bundled real photographs (train split), true ratio 1")
 
     def tensors(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = torch.from_numpy(self.x[idx].astype(np.float32)).permute(0, 3, 1, 2)
