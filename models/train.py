@@ -158,7 +158,9 @@ def train(args) -> dict:
     if args.model == "shade":
         from .shade import ShadePool
 
-        pool = ShadePool(args.scenes, args.res, args.shade_seed, progress=progress)
+        pool = ShadePool(args.scenes, args.res, args.shade_seed, progress=progress,
+                         negatives=getattr(args, "negatives", 0.05),
+                         texture=getattr(args, "texture", 0.3))
     elif args.model == "edgeconnect":
         pool = InpaintPool(catalog, args.res, args.crops, args.holes, args.data, args.seed,
                            progress=progress, workers=args.workers)

@@ -254,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shade: generator scenes rendered for training (200 validate)")
     t.add_argument("--shade-seed", type=int, default=101,
                    help="shade: the generator seed of those scenes (never the catalog's)")
+    t.add_argument("--negatives", type=float, default=0.05,
+                   help="shade: real-photo negatives (no shadow) per generator scene")
+    t.add_argument("--texture", type=float, default=0.3,
+                   help="shade: share of scenes with a random texture on scene and empty room")
     t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     t.set_defaults(fn=cmd_train)
 

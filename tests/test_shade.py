@@ -111,14 +111,15 @@ def test_train_shade_writes_weights_that_name_their_data_and_refuses_the_catalog
     from stager.cli import main
 
     out = tmp_path / "w"
-    rc = main(["train", "shade", "--scenes", "10", "--res", "32", "--width", "4", "--steps",
+    rc = main(["train", "shade", "--scenes", "10", "--negatives", "0.2", "--res", "32",
+               "--width", "4", "--steps",
                "3", "--batch", "2", "--device", "cpu", "--out", str(out), "--log-dir",
                str(tmp_path / "log"), "--sample-every", "3"])
     assert rc == 0
     m = read_meta(out / "shade.safetensors")
     assert m["model"] == "shade" and m["steps"] == 3 and m["device"] == "cpu"
     assert m["config"] == {"width": 4, "res": 32} and "seed 101" in m["data"]
-    assert "10 generator scenes" in m["data"] and "1 negatives" in m["data"]
+    assert "10 generator scenes" in m["data"] and "2 negatives" in m["data"]
     assert {"val_log_l1", "val_log_l1_classical", "lr"} <= set(m) and m["lr"] == 1e-3
     capsys.readouterr()
     assert main(["train", "shade", "--scenes", "2", "--shade-seed", "7", "--steps", "1",
