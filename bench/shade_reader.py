@@ -26,9 +26,11 @@ def main(limit: int = 0) -> dict:
     from stager.catalog import open_catalog
     from stager.images import bbox, dilate
 
-    ok, why = sh.shade_reader()
-    if not ok:
-        raise SystemExit(f"the shade model is not loaded: {why}")
+    try:  # measured by name, whatever STAGER_SHADE_MODEL says
+        net = sh.shade_model(required=True, mode="auto")
+    except Exception as exc:
+        raise SystemExit(f"the shade model is not loaded: {exc}") from None
+    why = f"trained shade model, {sum(p.numel() for p in net.parameters()):,} parameters"
     cat = open_catalog()
     rows = {"classical": [], "learned": []}
     recs = [r for r in cat.scenes if r.background][: limit or None]

@@ -51,7 +51,7 @@ class Settings:
     gap_margin: int = 6  # pixels the old product's footprint is dilated by before filling
     context_scale: float = 1.6  # context window side / mask bbox side for backends
     fill_max_side: int = 768  # fully convolutional fills run at native resolution up to this
-    shade_model: str = "auto"  # auto: the trained shade model reads old shadows when its weights are present | off
+    shade_model: str = "off"  # auto: the trained shade model reads old shadows when its weights are present (see MODEL_CARD) | off
     # models
     boundary_lambda: float = 4.0  # weighted boundary loss strength (0 = EdgeConnect baseline)
     boundary_sigma: float = 4.0  # px

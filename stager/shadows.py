@@ -172,13 +172,17 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray, learned: bool | None = N
     darkens all channels alike; a rug or a darker plank changes the colour too). Detection and
     light estimation share them (``maps=``): they are most of either's cost.
 
-    ``learned`` (default: when the shade model's weights are present, see ``shade_reader``):
+    ``learned`` (default: with ``STAGER_SHADE_MODEL=auto`` and its weights present, see
+    ``shade_reader``; off by default, see the model card):
     the trained shade model (``models.shade``) corrects the ratio on the window the maps are
     read in, from the scene and the classical ratio; there it also judges colour, so the
     spread is zero on the window. ``False``: the classical maps alone; ``True``: the model or
     ``WeightsError``."""
     ratio, spread = _classical_maps(scene, old_mask)
-    net = shade_model(required=bool(learned)) if learned is not False else None
+    if learned is None:
+        net = shade_model()
+    else:  # asked for by name (tests, benchmarks): whatever the setting says
+        net = shade_model(required=True, mode="auto") if learned else None
     b = bbox(old_mask)
     if net is None or b is None:
         return ratio, spread
@@ -195,9 +199,10 @@ _SHADE: dict = {}  # (weights folder, setting, file stat) -> (network or None, w
 _SHADE_LOCK = threading.Lock()
 
 
-def _shade_state() -> tuple[object, str]:
+def _shade_state(mode: str | None = None) -> tuple[object, str]:
     """(network or None, what reads the old shadow and why), loaded once per weights file
-    (replaced on disk or another setting: read again); safe from concurrent requests."""
+    (replaced on disk or another setting: read again); safe from concurrent requests.
+    ``mode``: ``auto`` or ``off`` instead of ``STAGER_SHADE_MODEL``."""
     from models.weights_io import WEIGHT_FILES
 
     from .config import get_settings
@@ -209,18 +214,20 @@ def _shade_state() -> tuple[object, str]:
         found = (stat.st_mtime_ns, stat.st_size)
     except OSError:
         found = None
-    key = (str(st.weights_dir), st.shade_model, found)
+    mode = mode or st.shade_model
+    key = (str(st.weights_dir), mode, found)
     with _SHADE_LOCK:
         if key not in _SHADE:
-            _SHADE.clear()
-            _SHADE[key] = _load_shade(st.shade_model, path)
+            if len(_SHADE) > 4:
+                _SHADE.clear()
+            _SHADE[key] = _load_shade(mode, path)
         return _SHADE[key]
 
 
 def _load_shade(mode: str, path) -> tuple[object, str]:
     if mode == "off":
-        return None, ("classical shading ratio: the shade model is off (STAGER_SHADE_MODEL=off; "
-                      "auto uses shade.safetensors when present)")
+        return None, ("classical shading ratio: the shade model is off (the default; "
+                      "STAGER_SHADE_MODEL=auto uses shade.safetensors when present)")
     if not path.is_file():
         return None, (f"classical shading ratio: {path.name} not found in STAGER_WEIGHTS_DIR "
                       "(train it with `python -m stager train shade`)")
@@ -241,11 +248,12 @@ def _load_shade(mode: str, path) -> tuple[object, str]:
     return net, f"trained shade model ({path.name})"
 
 
-def shade_model(required: bool = False):
+def shade_model(required: bool = False, mode: str | None = None):
     """The trained shade model, or None when it is off (``STAGER_SHADE_MODEL=off``) or its
     weights are missing or unreadable (``shade_reader`` says which). ``required``: raise
-    ``WeightsError`` with that reason instead of returning None."""
-    net, why = _shade_state()
+    ``WeightsError`` with that reason instead of returning None; ``mode="auto"``: load it
+    whatever the setting."""
+    net, why = _shade_state(mode)
     if net is None and required:
         from models.weights_io import WeightsError
 
