@@ -144,8 +144,8 @@ class ShadePool:
     ``STAGER_CATALOG_SEED`` (7): any other seed gives rooms it does not hold, so its held-out
     scenes stay unseen (``seed`` equal to the catalog's is refused)."""
 
-    def __init__(self, scenes: int, res: int = 128, seed: int = 101, progress=None,
-                 negatives: float = 0.05, texture: float = 0.3):
+    def __init__(self, scenes: int, res: int = 128, seed: int = 202, progress=None,
+                 negatives: float = 0.15, texture: float = 0.3):
         from stager import gaps, synth
         from stager import shadows as sh
         from stager.catalog import default_specs

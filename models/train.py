@@ -159,7 +159,7 @@ def train(args) -> dict:
         from .shade import ShadePool
 
         pool = ShadePool(args.scenes, args.res, args.shade_seed, progress=progress,
-                         negatives=getattr(args, "negatives", 0.05),
+                         negatives=getattr(args, "negatives", 0.15),
                          texture=getattr(args, "texture", 0.3))
     elif args.model == "edgeconnect":
         pool = InpaintPool(catalog, args.res, args.crops, args.holes, args.data, args.seed,

@@ -252,9 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--workers", type=int, default=1, help="processes preparing training data")
     t.add_argument("--scenes", type=int, default=3000,
                    help="shade: generator scenes rendered for training (200 validate)")
-    t.add_argument("--shade-seed", type=int, default=101,
+    t.add_argument("--shade-seed", type=int, default=202,
                    help="shade: the generator seed of those scenes (never the catalog's)")
-    t.add_argument("--negatives", type=float, default=0.05,
+    t.add_argument("--negatives", type=float, default=0.15,
                    help="shade: real-photo negatives (no shadow) per generator scene")
     t.add_argument("--texture", type=float, default=0.3,
                    help="shade: share of scenes with a random texture on scene and empty room")

@@ -120,7 +120,7 @@ def test_train_shade_writes_weights_that_name_their_data_and_refuses_the_catalog
     assert rc == 0
     m = read_meta(out / "shade.safetensors")
     assert m["model"] == "shade" and m["steps"] == 3 and m["device"] == "cpu"
-    assert m["config"] == {"width": 4, "res": 32} and "seed 101" in m["data"]
+    assert m["config"] == {"width": 4, "res": 32} and "seed 202" in m["data"]
     assert "10 generator scenes" in m["data"] and "2 negatives" in m["data"]
     assert {"val_log_l1", "val_log_l1_classical", "lr"} <= set(m) and m["lr"] == 1e-3
     capsys.readouterr()
