@@ -61,16 +61,21 @@ class ShadeNet(nn.Module):
         return (prior + self.out(d1)).clamp(math.log(RATIO_MIN), math.log(RATIO_MAX))
 
 
+def _window(a: np.ndarray, window: tuple[int, int, int, int], res: int) -> np.ndarray:
+    """``a`` cut to ``window`` (y0, y1, x0, x1) and area-resized to ``res`` x ``res``
+    (float32; a bool mask becomes the share of each cell it covers)."""
+    y0, y1, x0, x1 = window
+    return cv2.resize(np.ascontiguousarray(a[y0:y1, x0:x1], np.float32), (res, res),
+                      interpolation=cv2.INTER_AREA)
+
+
 def window_input(scene: np.ndarray, old_mask: np.ndarray, ratio: np.ndarray,
                  window: tuple[int, int, int, int], res: int) -> np.ndarray:
     """The network's input (res x res x 5 float32) for the ``window`` (y0, y1, x0, x1)."""
     from stager.images import dilate
 
-    y0, y1, x0, x1 = window
-
     def rs(a):
-        return cv2.resize(np.ascontiguousarray(a[y0:y1, x0:x1], np.float32), (res, res),
-                          interpolation=cv2.INTER_AREA)
+        return _window(a, window, res)
 
     return np.concatenate([rs(scene[..., :3]) / 255.0,
                            rs(dilate(old_mask, 2))[..., None],
@@ -84,17 +89,11 @@ def true_ratio(scene: np.ndarray, background: np.ndarray, old_mask: np.ndarray,
     from stager.images import dilate
     from stager.shadows import _luma
 
-    y0, y1, x0, x1 = window
     ls = cv2.GaussianBlur(_luma(scene), (0, 0), 1.0)
     lb = cv2.GaussianBlur(_luma(background), (0, 0), 1.0)
     r = np.clip(ls / np.maximum(lb, 1.0), RATIO_MIN, RATIO_MAX)
-    valid = (~dilate(old_mask, 1) & (lb > 5)).astype(np.float32)
-
-    def rs(a):
-        return cv2.resize(np.ascontiguousarray(a[y0:y1, x0:x1], np.float32), (res, res),
-                          interpolation=cv2.INTER_AREA)
-
-    return rs(r), rs(valid) > 0.99
+    valid = ~dilate(old_mask, 1) & (lb > 5)
+    return _window(r, window, res), _window(valid, window, res) > 0.99
 
 
 @torch.no_grad()
@@ -194,9 +193,7 @@ class ShadePool:
             ratio, _ = sh.shade_maps(crop, old, learned=False)
             xs.append(window_input(crop, old, ratio, win, res).astype(np.float16))
             ys.append(np.ones((res, res), np.float16))
-            y0, y1, x0, x1 = win
-            vs.append(cv2.resize((~dilate(old, 1))[y0:y1, x0:x1].astype(np.float32), (res, res),
-                                 interpolation=cv2.INTER_AREA) > 0.99)
+            vs.append(_window(~dilate(old, 1), win, res) > 0.99)
             if progress:
                 progress(scenes + j + 1, scenes + int(scenes * negatives))
         self.negatives = len(xs) - scenes
