@@ -137,6 +137,83 @@ def texture_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarra
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0.7, 1.25)
 
 
+def _floor_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """A multiplicative floor texture for ``synthetic_room``: none, tilted planks of any
+    width (``texture_field``), horizontal boards with a stretched grain, or tiles/blotches."""
+    h, w = shape
+    pick = rng.random()
+    if pick < 0.3:
+        return np.ones(shape, np.float32)
+    if pick < 0.6:  # planks toward a vanishing point: tilted up to 40 degrees off vertical
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        u = xx + (yy - h) * np.tan(np.radians(rng.uniform(-40, 40)))
+        width = rng.uniform(6, 40)
+        tones = rng.uniform(0.78, 1.18, 512).astype(np.float32)
+        return tones[((u + 4096) // width).astype(int) % 512]
+    if pick < 0.8:  # boards across the view with a grain stretched along them
+        step = int(rng.integers(8, 28))
+        tone = np.repeat(rng.uniform(0.82, 1.18, h // step + 1), step)[:h, None]
+        grain = cv2.GaussianBlur(rng.normal(0, rng.uniform(0.02, 0.08), shape).astype(np.float32),
+                                 (0, 0), float(rng.uniform(3, 8)), sigmaY=0.7)
+        return (tone + grain).astype(np.float32)
+    return texture_field(rng, shape)
+
+
+def synthetic_room(rng: np.random.Generator, size: int = 512):
+    """(scene, empty room, old product mask) of a random room simpler than the catalog's but
+    wider in what matters to the shade reader: a wall over a floor of any colour, plain or
+    textured (planks at any angle, boards, tiles), an old product anywhere on the floor, its
+    base down to the image's bottom edge, a contact and cast shadow of any direction,
+    softness and strength (none in one room in eight), and, in a third of them, dark objects
+    the empty room lacks (their true ratio is their own darkness, not shade to lift)."""
+    from stager import shadows as sh
+    from stager.furniture import render_product, sample_product
+
+    wall = rng.uniform(120, 240, 3)
+    floor = rng.uniform(40, 200, 3)
+    horizon = int(rng.uniform(0.3, 0.65) * size)
+    room = np.zeros((size, size, 3), np.float32)
+    room[:horizon], room[horizon:] = wall, floor
+    field = _floor_field(rng, (size, size))
+    if rng.random() < 0.7:  # the texture on the floor alone (else on both, as a plank test)
+        field[:horizon] = 1.0
+    room = room * field[..., None] + rng.normal(0, rng.uniform(0, 4), room.shape)
+    sprite = render_product(sample_product(rng), int(rng.uniform(0.18, 0.45) * size))
+    h, w = sprite.shape[:2]
+    if w > 0.9 * size:
+        h, w = max(int(h * 0.9 * size / w), 2), int(0.9 * size)
+        sprite = cv2.resize(sprite, (w, h), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.3:  # standing at the bottom edge (a product cut by the frame: 0-80 px)
+        base = size - int(rng.integers(0, 81))
+    else:
+        base = int(horizon + rng.uniform(0.25, 1.0) * (size - horizon))
+    base = int(np.clip(base, h + 1, size))
+    x0 = int(np.clip(rng.uniform(0.05, 0.95) * size - w / 2, 0, size - w))
+    alpha = np.zeros((size, size), np.float32)
+    alpha[base - h:base, x0:x0 + w] = sprite[..., 3] / 255.0
+    strength = 0.0 if rng.random() < 0.125 else float(rng.uniform(0.15, 0.6))
+    light = sh.Light(float(rng.uniform(-0.9, 0.9)), float(rng.uniform(-0.5, -0.03)),
+                     float(rng.uniform(0.02, 0.08)), strength, float(rng.uniform(0.3, 0.7)))
+    shade = sh.object_shadow(alpha, light)
+    img = room * shade[..., None]
+    if rng.random() < 0.5:
+        colour = rng.uniform(0, 255, 3)[None, None]
+    else:
+        colour = sprite[..., :3].astype(np.float32).mean((0, 1))[None, None]
+    img = img * (1 - alpha[..., None]) + colour * alpha[..., None]
+    if rng.random() < 1 / 3:  # dark objects in the scene only, near the product
+        for _ in range(int(rng.integers(1, 4))):
+            bh, bw = int(rng.integers(10, 50)), int(rng.integers(10, 50))
+            cy = int(np.clip(base + rng.uniform(-0.6, 0.3) * h, horizon, size - bh))
+            cx = int(np.clip(x0 + rng.uniform(-0.8, 1.8) * w, 0, size - bw))
+            patch = np.zeros((size, size), bool)
+            patch[cy:cy + bh, cx:cx + bw] = True
+            patch &= alpha < 0.5
+            img[patch] = rng.uniform(15, 90, 3) * rng.uniform(0.6, 1.0)
+    clip = lambda a: np.clip(a + 0.5, 0, 255).astype(np.uint8)
+    return clip(img), clip(room), alpha > 0.5
+
+
 class ShadePool:
     """Windows of generator scenes with their true shading: ``scenes`` rooms rendered from
     ``stager.catalog.default_specs(scenes, 0, seed)``. The default catalog is rendered from
@@ -144,7 +221,7 @@ class ShadePool:
     scenes stay unseen (``seed`` equal to the catalog's is refused)."""
 
     def __init__(self, scenes: int, res: int = 128, seed: int = 202, progress=None,
-                 negatives: float = 0.15, texture: float = 0.3):
+                 negatives: float = 0.15, texture: float = 0.3, rooms: float = 0.0):
         from stager import gaps, synth
         from stager import shadows as sh
         from stager.catalog import default_specs
@@ -172,7 +249,20 @@ class ShadePool:
             ys.append(y.astype(np.float16))
             vs.append(v)
             if progress:
-                progress(i + 1, scenes + int(scenes * negatives))
+                progress(i + 1, scenes + int(scenes * rooms) + int(scenes * negatives))
+        total = scenes + int(scenes * rooms) + int(scenes * negatives)
+        rrng = np.random.default_rng(seed + 3)
+        for j in range(int(scenes * rooms)):  # simple rooms, wider in light, texture, placement
+            image, background, old = synthetic_room(rrng)
+            win = sh._ratio_window(bbox(old), old.shape)
+            ratio, _ = sh.shade_maps(image, old, learned=False)
+            xs.append(window_input(image, old, ratio, win, res).astype(np.float16))
+            y, v = true_ratio(image, background, old, win, res)
+            ys.append(y.astype(np.float16))
+            vs.append(v)
+            if progress:
+                progress(scenes + j + 1, total)
+        self.rooms = len(xs) - scenes
         # negatives: product outlines on the bundled real photographs (train split), where no
         # product casts a shadow: the truth is a ratio of 1 everywhere, so darker texture,
         # natural shade and colour changes around a product are not read as its shadow
@@ -195,19 +285,23 @@ class ShadePool:
             ys.append(np.ones((res, res), np.float16))
             vs.append(_window(~dilate(old, 1), win, res) > 0.99)
             if progress:
-                progress(scenes + j + 1, scenes + int(scenes * negatives))
-        self.negatives = len(xs) - scenes
+                progress(len(xs), total)
+        self.negatives = len(xs) - scenes - self.rooms
         self.x = np.stack(xs)  # (N, res, res, 5)
         self.y = np.stack(ys)  # (N, res, res) true ratio
         self.valid = np.stack(vs)
         self.res, self.seed, self.texture = res, seed, texture
 
     def describe(self) -> str:
-        return (f"{len(self.x) - self.negatives} generator scenes (stager.synth, default_specs "
+        n_gen = len(self.x) - self.negatives - self.rooms
+        rooms = (f"{self.rooms} synthetic rooms (models.shade.synthetic_room: plain or textured "
+                 "floors, products down to the bottom edge, any light, dark objects), "
+                 if self.rooms else "")
+        return (f"{n_gen} generator scenes (stager.synth, default_specs "
                 f"seed {self.seed}; the default catalog uses another; {self.texture:.0%} with a "
                 f"random texture laid on the scene and its empty room alike) as {self.res}-px "
-                f"windows around the hero, and {self.negatives} negatives: product outlines on "
-                "the bundled real photographs (train split), true ratio 1")
+                f"windows around the hero, {rooms}and {self.negatives} negatives: product "
+                "outlines on the bundled real photographs (train split), true ratio 1")
 
     def tensors(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = torch.from_numpy(self.x[idx].astype(np.float32)).permute(0, 3, 1, 2)

@@ -160,7 +160,8 @@ def train(args) -> dict:
 
         pool = ShadePool(args.scenes, args.res, args.shade_seed, progress=progress,
                          negatives=getattr(args, "negatives", 0.15),
-                         texture=getattr(args, "texture", 0.3))
+                         texture=getattr(args, "texture", 0.3),
+                         rooms=getattr(args, "rooms", 0.0))
     elif args.model == "edgeconnect":
         pool = InpaintPool(catalog, args.res, args.crops, args.holes, args.data, args.seed,
                            progress=progress, workers=args.workers)
@@ -433,6 +434,7 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                         f"E_{v}_{s}": ema.model})
     lr_at = _cosine(lambda: args.steps)  # reads the step count fixed by a time budget
     adv_w = getattr(args, "adv_weight", 0.1)  # EdgeConnect's 0.1; 0 = pure (weighted) L1
+    grad_w = getattr(args, "grad_weight", 0.0) or 0.0  # gradient-domain L1 (both variants)
 
     def fill(G, g, e, m, x, prior=None):
         with torch.no_grad(), _autocast(dev):
@@ -496,6 +498,11 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                 adv = -lf.float().mean()
             l1 = ec.weighted_l1(o, real, w, m)
             lg = l1 + adv_w * adv
+            if grad_w > 0:  # the same term for both variants: the comparison stays fair
+                lgrad = ec.gradient_l1(o, real, m)
+                lg = lg + grad_w * lgrad
+                if len(runs) == 1 or s == seeds[0]:
+                    parts[f"{v}_grad"] = lgrad.item()
             og.zero_grad()
             lg.backward()
             og.step()
@@ -531,7 +538,7 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                       "boundary_sigma": sig, "weighted_l1": "normalised by mean weight",
                       "data": _data_note(args, pool), "init": str(_init_weights(args, key) or ""),
                       "ema": ema.decay, "lr": args.lr, "lr_schedule": "cosine to 10%",
-                      "adversarial_weight": adv_w,
+                      "adversarial_weight": adv_w, "gradient_weight": grad_w,
                       "seeds_trained_together": seeds,
                       "perceptual_style": "off: no VGG19 weights offline"})
         path = save(ema.model.cpu(), out / fname, meta)

@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--adv-weight", type=float, default=0.1,
                    help="edgeconnect inpainting: adversarial loss weight (EdgeConnect: 0.1; "
                         "0 = the weighted L1 alone)")
+    t.add_argument("--grad-weight", type=float, default=0.0,
+                   help="edgeconnect inpainting: weight of an L1 on the fill's finite "
+                        "differences (keeps edges and contrast; 0 = off)")
     t.add_argument("--prior", choices=["", "telea"], default="",
                    help="edgeconnect: refine a classical fill of the hole instead of a white hole")
     t.add_argument("--pairs", type=int, default=1200, help="pix2pix/diffusion: training pairs")
@@ -256,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shade: the generator seed of those scenes (never the catalog's)")
     t.add_argument("--negatives", type=float, default=0.15,
                    help="shade: real-photo negatives (no shadow) per generator scene")
+    t.add_argument("--rooms", type=float, default=0.0,
+                   help="shade: synthetic rooms (plain or textured floors, products at the "
+                        "bottom edge, dark objects) per generator scene")
     t.add_argument("--texture", type=float, default=0.3,
                    help="shade: share of scenes with a random texture on scene and empty room")
     t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")

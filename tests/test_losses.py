@@ -111,3 +111,26 @@ def test_edgeconnect_training_weighted_and_baseline_differ_only_by_the_weights(t
                           "--out", str(tmp_path / "again"), "--log-dir", str(tmp_path / "c")]) == 0
     again = load_file(str(tmp_path / "again" / "edgeconnect_inpaint_baseline.safetensors"))
     assert all(torch.equal(again[k], b[k]) for k in b)  # deterministic: the test means it
+
+
+def test_gradient_l1_asks_for_the_truths_edges_inside_the_hole_only():
+    """The gradient term is zero for a perfect fill, counts a blurred fill (same mean) and not
+    a fill offset by a constant (its differences are the truth's, but at the hole's edge), and
+    ignores whatever happens away from the hole."""
+    hole = _hole()
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 1, hole.shape).astype(np.float32)
+    m = _t(hole)
+    tt = _t(truth)
+    assert ec.gradient_l1(tt, tt, m).item() == 0.0
+    blurred = np.where(hole, truth.mean(), truth)
+    offset = np.where(hole, truth + 0.2, truth)
+    g_blur = ec.gradient_l1(_t(blurred), tt, m).item()
+    g_off = ec.gradient_l1(_t(offset), tt, m).item()
+    assert g_blur > 0.2 and g_off < 0.2 * g_blur  # edges lost count; a shift only at its rim
+    far = truth.copy()
+    far[:6, :6] += 0.5  # away from the hole
+    assert ec.gradient_l1(_t(far), tt, m).item() == 0.0
+    # the plain pixel L1 cannot tell the blurred fill from the offset one this way
+    assert ec.weighted_l1(_t(offset), tt, torch.ones_like(m), m).item() > \
+        ec.weighted_l1(_t(blurred), tt, torch.ones_like(m), m).item() * 0.5

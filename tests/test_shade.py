@@ -113,7 +113,8 @@ def test_train_shade_writes_weights_that_name_their_data_and_refuses_the_catalog
     from stager.cli import main
 
     out = tmp_path / "w"
-    rc = main(["train", "shade", "--scenes", "10", "--negatives", "0.2", "--res", "32",
+    rc = main(["train", "shade", "--scenes", "10", "--negatives", "0.2", "--rooms", "0.3",
+               "--res", "32",
                "--width", "4", "--steps",
                "3", "--batch", "2", "--device", "cpu", "--out", str(out), "--log-dir",
                str(tmp_path / "log"), "--sample-every", "3"])
@@ -122,6 +123,7 @@ def test_train_shade_writes_weights_that_name_their_data_and_refuses_the_catalog
     assert m["model"] == "shade" and m["steps"] == 3 and m["device"] == "cpu"
     assert m["config"] == {"width": 4, "res": 32} and "seed 202" in m["data"]
     assert "10 generator scenes" in m["data"] and "2 negatives" in m["data"]
+    assert "3 synthetic rooms" in m["data"]
     assert {"val_log_l1", "val_log_l1_classical", "lr"} <= set(m) and m["lr"] == 1e-3
     capsys.readouterr()
     assert main(["train", "shade", "--scenes", "2", "--shade-seed", "7", "--steps", "1",
@@ -180,3 +182,29 @@ def test_learned_maps_change_only_the_window():
     assert np.array_equal(rc[outside], rl[outside]) and np.array_equal(sc[outside], sl[outside])
     assert not np.allclose(rc[y0:y1, x0:x1], rl[y0:y1, x0:x1])
     assert (sl[y0:y1, x0:x1] == 0).all()  # the model judges colour on its window
+
+
+def test_synthetic_rooms_cover_what_the_catalog_lacks_and_their_truth_only_darkens():
+    """The shade model's extra training rooms: the scene is its empty room darkened (a shadow
+    or a dark object) except on the product, so the true ratio never exceeds 1 off it; the
+    floor far from the product is the empty room's; a share of products stand within 80 px
+    of the bottom edge, some rooms have no cast shadow at all, some have dark objects."""
+    from models.shade import synthetic_room
+
+    rng = np.random.default_rng(0)
+    bottom, textured = 0, 0
+    for _ in range(24):
+        scene, room, old = synthetic_room(rng)
+        assert scene.shape == room.shape == (512, 512, 3) and old.shape == (512, 512)
+        assert old.any() and not old[:100].all()
+        off = ~dilate(old, 2)
+        lum_s, lum_r = sh._luma(scene), sh._luma(room)
+        assert np.percentile((lum_s - lum_r)[off], 99.9) <= 1.0  # only darkens
+        b = bbox(old)
+        far = np.ones(old.shape, bool)
+        far[max(b[1] - 40, 0):, max(b[0] - 2 * (b[3] - b[1]), 0):b[2] + 2 * (b[3] - b[1])] = False
+        if far.sum() > 5000:
+            assert np.abs(lum_s - lum_r)[far].mean() < 0.5
+        bottom += b[3] >= 512 - 80
+        textured += sh._luma(room)[400:].std() > 8
+    assert 3 <= bottom < 24 and textured >= 6

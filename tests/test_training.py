@@ -231,15 +231,17 @@ def test_residual_training_runs_on_the_pipelines_rings(tmp_path, settings_env, t
     assert main(["train", "edgeconnect", "--stage", "inpaint", "--data", "real", "--init",
                  str(init), "--out", str(out), "--log-dir", str(tmp_path / "log"),
                  "--steps", "3", "--res", "64", "--batch", "2", "--crops", "6", "--holes", "6",
-                 "--variants", "weighted", "--lr", "1e-2", "--adv-weight", "0"]) == 0
+                 "--variants", "weighted", "--lr", "1e-2", "--adv-weight", "0",
+                 "--grad-weight", "0.5"]) == 0
     meta = read_meta(out / WEIGHT_FILES["inpaint_weighted"])
     assert meta["config"]["prior"] == "telea" and meta["steps"] == 3
-    assert meta["adversarial_weight"] == 0.0
+    assert meta["adversarial_weight"] == 0.0 and meta["gradient_weight"] == 0.5
     import csv
 
     with (tmp_path / "log" / "inpaint_weighted_loss.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all(float(r["weighted_adv"]) == 0.0 for r in rows)
+    assert all(float(r["weighted_grad"]) > 0.0 for r in rows)  # the gradient term is logged
     trained = ec.build_inpaint(meta["config"])
     load_into(trained, out / WEIGHT_FILES["inpaint_weighted"])
     last = trained.decoder[-1].weight.detach()
