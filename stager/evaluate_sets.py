@@ -56,7 +56,7 @@ def _gap_scores(names: list[str], photos: dict[str, np.ndarray], per_photo: int,
             progress((i + 1) / len(jobs), f"{what} {i + 1}/{len(jobs)}")
     brng = np.random.default_rng(seed + 1)
     table = {n: {m: _ci(v, bootstrap, brng) for m, v in per[n].items()} for n in names}
-    return {"photos": sorted(photos), "gaps": len(jobs), "backends": table}
+    return {"photos": sorted(photos), "gaps": len(jobs), "backends": table, "per": per}
 
 
 def evaluate_real(names: list[str], per_photo: int = 6, seed: int = 0, bootstrap: int = 500,
