@@ -69,7 +69,7 @@ def run_all(state: Session, scale, dx, dy, flip, dilation, seed=0, progress=gr.P
     yield state, items, _slider(state), f"All backends done in {total:.0f} ms. Click an output to compare or download."
 
 
-PREFERRED = ("edgeconnect", "diffusion", "edgeconnect_baseline", "telea", "pix2pix")
+PREFERRED = ("edgeconnect", "diffusion", "edgeconnect_baseline", "lines", "telea", "pix2pix")
 
 
 def _slider(state: Session, name: str | None = None):

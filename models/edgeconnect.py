@@ -79,10 +79,16 @@ class InpaintGenerator(_Generator):
         return (torch.tanh(out) + 1) / 2
 
 
-def classical_prior(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Telea fill of ``mask`` in a uint8 RGB image (the prior of ``prior="telea"`` models)."""
+def classical_prior(rgb: np.ndarray, mask: np.ndarray, kind: str = "telea") -> np.ndarray:
+    """The classical fill of ``mask`` in a uint8 RGB image that a residual model refines:
+    Telea (what ``prior="telea"`` models train on), or ``"lines"``, line-guided Telea
+    (``stager.linefill``: Telea's fill with straight structure carried across the hole)."""
     import cv2
 
+    if kind == "lines":
+        from stager.linefill import fill
+
+        return fill(np.ascontiguousarray(rgb), mask.astype(bool), 5)
     return cv2.inpaint(np.ascontiguousarray(rgb), mask.astype(np.uint8) * 255, 5,
                        cv2.INPAINT_TELEA)
 
@@ -158,10 +164,11 @@ def edge_input(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 @torch.no_grad()
 def inpaint(edge_gen: EdgeGenerator, inp_gen: InpaintGenerator, rgb: np.ndarray,
-            mask: np.ndarray, prefilled: bool = False) -> np.ndarray:
+            mask: np.ndarray, prefilled: bool = False, prior_kind: str = "telea") -> np.ndarray:
     """Run both stages on one image; returns uint8 RGB (hole filled). ``prefilled``: the
     pixels under ``mask`` already hold the classical prior (a Telea fill of a larger region,
-    see ``stager.pipeline.fill_plate``), so a residual model refines them as they are."""
+    see ``stager.pipeline.fill_plate``), so a residual model refines them as they are;
+    otherwise a residual model starts from ``classical_prior(..., prior_kind)``."""
     gray, edges = edge_input(rgb, mask)
     m = torch.from_numpy(mask.astype(np.float32))[None, None]
     g = torch.from_numpy(gray)[None, None]
@@ -170,7 +177,7 @@ def inpaint(edge_gen: EdgeGenerator, inp_gen: InpaintGenerator, rgb: np.ndarray,
     e_pred = edge_gen(torch.cat([g * (1 - m) + m, e, m], 1))
     e_merged = e * (1 - m) + e_pred * m
     if getattr(inp_gen, "prior", None):
-        prior = torch.from_numpy((rgb if prefilled else classical_prior(rgb, mask))
+        prior = torch.from_numpy((rgb if prefilled else classical_prior(rgb, mask, prior_kind))
                                  .astype(np.float32) / 255.0)
         x = img * (1 - m) + prior.permute(2, 0, 1)[None] * m
         out = inp_gen(torch.cat([x, e_merged, m], 1))

@@ -51,6 +51,7 @@ class Settings:
     gap_margin: int = 6  # pixels the old product's footprint is dilated by before filling
     context_scale: float = 1.6  # context window side / mask bbox side for backends
     fill_max_side: int = 768  # fully convolutional fills run at native resolution up to this
+    fill_prior: str = "lines"  # classical fill under the new product, refined by residual models: lines | telea
     shade_model: str = "off"  # auto: the trained shade model reads old shadows when its weights are present (see MODEL_CARD) | off
     # models
     boundary_lambda: float = 4.0  # weighted boundary loss strength (0 = EdgeConnect baseline)
@@ -91,6 +92,9 @@ class Settings:
         if mode not in modes:
             raise ValueError(f"STAGER_SHADE_MODEL={self.shade_model!r}: use auto or off")
         self.shade_model = modes[mode]
+        self.fill_prior = str(self.fill_prior).strip().lower()
+        if self.fill_prior not in ("lines", "telea"):
+            raise ValueError(f"STAGER_FILL_PRIOR={self.fill_prior!r}: use lines or telea")
         if not self.db_url:
             self.db_url = f"sqlite:///{self.data_dir / 'audit.sqlite'}"
 

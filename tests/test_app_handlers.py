@@ -158,7 +158,7 @@ def test_run_all_streams_every_backend(catalog, tiny_weights, settings_env):
     assert before.shape == after.shape == state.scene.shape
     assert np.array_equal(after, final_state.outputs["edgeconnect"])
     assert slider["label"].endswith(get_backend("edgeconnect").label)
-    before_after, download = outputs.pick(final_state, sel(len(REGISTRY) - 1))
+    before_after, download = outputs.pick(final_state, sel(list(REGISTRY).index("telea")))
     assert np.array_equal(before_after["value"][1], final_state.outputs["telea"])
     assert before_after["label"].endswith(get_backend("telea").label)
     from stager.config import get_settings
@@ -197,7 +197,8 @@ def test_parallax_clip_uses_the_backend_plate_or_says_fallback(catalog, tmp_path
     monkeypatch.setattr(outputs, "_run_one", fake_backend)
     state, _ = _flow(catalog, 1)
     *_, (state, *_rest) = list(outputs.run_all(state, 1.0, 0.0, 0.0, False, 0))
-    assert list(state.outputs) == ["telea"] and state.selected is None  # none clicked yet
+    # without weights only the classical fills run
+    assert list(state.outputs) == ["telea", "lines"] and state.selected is None  # none clicked
     assert np.array_equal(state.plates["telea"], catalog.scene_image(state.scene_id))
     alpha = state.product_alpha
     assert alpha.dtype == np.float32 and alpha.max() == 1 and 0 < (alpha > 0.5).mean() < 0.8
@@ -279,8 +280,9 @@ def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, sett
     state, _ = _flow(catalog, 4)
     *_, (final, items, _, msg) = list(outputs.run_all(state, 1.0, 0.0, 0.0, False, 0))
     captions = [c for _, c in items]
-    assert sum("unavailable" in c for c in captions) == len(REGISTRY) - 1
+    assert sum("unavailable" in c for c in captions) == len(REGISTRY) - 2  # the classical two
     assert any(c.startswith("Telea") for c in captions)
+    assert any(c.startswith("Line-guided Telea") for c in captions)
     assert all("STAGER_WEIGHTS_DIR" in c for c in captions if "unavailable" in c)
     rows = status.rows()
     assert any(r[1] == "missing" and "not found" in r[3] for r in rows)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from .base import Backend, BackendUnavailable, context_window
 from .diffusion import DiffusionBackend
 from .edgeconnect import EdgeConnectBackend, EdgeConnectBaselineBackend
+from .lines import LinesBackend
 from .pix2pix import Pix2PixBackend
 from .telea import TeleaBackend
 
 REGISTRY: dict[str, type[Backend]] = {
     cls.name: cls for cls in (Pix2PixBackend, EdgeConnectBackend, EdgeConnectBaselineBackend,
-                              DiffusionBackend, TeleaBackend)
+                              DiffusionBackend, TeleaBackend, LinesBackend)
 }
-COPY_PASTE = ("edgeconnect", "edgeconnect_baseline", "diffusion", "telea")  # fill the gap
+COPY_PASTE = ("edgeconnect", "edgeconnect_baseline", "diffusion", "telea", "lines")  # fill the gap
 VANILLA = ("pix2pix",)  # generate the whole background
 
 _INSTANCES: dict[str, Backend] = {}

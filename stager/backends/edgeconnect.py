@@ -6,8 +6,20 @@ import threading
 
 import numpy as np
 
+from ..config import get_settings
 from . import weights
 from .base import Backend
+
+
+def _prior_note(trained_on: str | None) -> str:
+    """What a residual model refines here, next to what it was trained to refine."""
+    if not trained_on:
+        return ""
+    used = get_settings().fill_prior
+    if used == trained_on:
+        return f", refines a {used} fill"
+    label = {"lines": "line-guided Telea", "telea": "Telea"}.get(used, used)
+    return f", refines a {label} fill (STAGER_FILL_PRIOR; trained on {trained_on} fills)"
 
 
 class EdgeConnectBackend(Backend):
@@ -39,7 +51,7 @@ class EdgeConnectBackend(Backend):
                 f"{m.get('steps')} steps{tuned} on {m.get('res')}-px crops "
                 f"({m.get('device', '?')}), "
                 f"lambda={m.get('boundary_lambda')}"
-                f"{', refines a ' + prior + ' fill' if prior else ''}; fills at native "
+                f"{_prior_note(prior)}; fills at native "
                 f"resolution; data: {str(m.get('data', 'default catalog')).split(';')[0]}")
 
     def load(self):
@@ -65,7 +77,8 @@ class EdgeConnectBackend(Backend):
         from models.edgeconnect import inpaint
 
         ge, gi = self.load()
-        return inpaint(ge, gi, image, mask, prefilled=prefilled and bool(gi.prior))
+        return inpaint(ge, gi, image, mask, prefilled=prefilled and bool(gi.prior),
+                       prior_kind=get_settings().fill_prior)
 
 
 class EdgeConnectBaselineBackend(EdgeConnectBackend):

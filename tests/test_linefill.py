@@ -1,0 +1,102 @@
+"""Line-guided Telea (``stager.linefill``): straight structure carried across a hole only where
+both sides show it, each side filled from its own side, and Telea's fill exactly otherwise."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from stager import linefill
+
+WALL, FLOOR = (205, 195, 175), (110, 80, 55)
+
+
+def _room(horizon: int = 250, size: int = 400, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size, 3), np.float32)
+    img[:horizon], img[horizon:] = WALL, FLOOR
+    return np.clip(img + rng.normal(0, 2, img.shape) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _telea(img, hole):
+    return cv2.inpaint(img, hole.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
+
+
+def _err(a, b, m):
+    return float(np.abs(a.astype(float) - b)[m].mean())
+
+
+def test_a_boundary_across_the_hole_is_carried_through_it():
+    """A wall/floor boundary behind a wide hole: Telea smears the two colours into a band,
+    the line fill keeps the boundary on its row and each side its own colour."""
+    clean = _room()
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[150:330, 110:290] = True
+    scene = clean.copy()
+    scene[hole] = (220, 30, 40)  # a vivid old product
+    lines = linefill.find_crossings(scene, hole)
+    assert any(abs(c.direction[1]) < 0.02 for c in lines)  # the horizontal boundary
+    out, tel = linefill.fill(scene, hole, crossings=lines), _telea(scene, hole)
+    assert _err(out, clean, hole) < 0.7 * _err(tel, clean, hole)
+    col, tcol = out[:, 200].astype(float), tel[:, 200].astype(float)  # the hole's middle
+    assert np.abs(col[200:248] - WALL).max() < 15 and np.abs(col[252:320] - FLOOR).max() < 15
+    assert np.abs(tcol[200:248] - WALL).max() > 60  # Telea moves the boundary up
+    assert not (out[~hole] != scene[~hole]).any()  # nothing outside the hole changes
+
+
+def test_a_line_seen_on_one_side_only_is_not_invented():
+    """A boundary that stops at the hole (nothing continues it on the far side) and a plain
+    scene with no lines at all: the fill is Telea's, bit for bit."""
+    rng = np.random.default_rng(0)
+    clean = np.clip(np.full((400, 400, 3), WALL, np.float32) + rng.normal(0, 2, (400, 400, 3))
+                    + 0.5, 0, 255).astype(np.uint8)
+    clean[248:252, :200] = (60, 50, 40)  # a dark rail from the left edge, ending in the hole
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[180:320, 150:260] = True
+    scene = clean.copy()
+    scene[hole] = (30, 200, 40)
+    assert linefill.find_crossings(scene, hole) == []
+    assert np.array_equal(linefill.fill(scene, hole), _telea(scene, hole))
+    flat = np.full((200, 200, 3), 128, np.uint8)
+    small = np.zeros((200, 200), bool)
+    small[80:120, 80:120] = True
+    assert np.array_equal(linefill.fill(flat, small), _telea(flat, small))
+
+
+def test_a_hidden_rug_corner_is_completed_where_its_two_edges_meet():
+    """A rug whose corner lies under the old product: its two edges go into the hole and meet
+    there, so the corner is drawn (the rug stays a rug, the floor stays floor)."""
+    rng = np.random.default_rng(1)
+    clean = np.zeros((400, 400, 3), np.float32)
+    clean[:] = FLOOR
+    clean[120:400, 0:230] = (70, 150, 140)  # the rug: its corner at (230, 120)
+    clean = np.clip(clean + rng.normal(0, 2, clean.shape) + 0.5, 0, 255).astype(np.uint8)
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[70:190, 170:300] = True
+    scene = clean.copy()
+    scene[hole] = (230, 40, 200)
+    out, tel = linefill.fill(scene, hole), _telea(scene, hole)
+    yy, xx = np.mgrid[0:400, 0:400]
+    corner = hole & (np.hypot(yy - 120, xx - 230) < 20)
+    assert _err(out, clean, corner) < 0.6 * _err(tel, clean, corner)
+    assert _err(out, clean, hole) < 0.8 * _err(tel, clean, hole)
+
+
+def test_lines_backend_is_a_labelled_classical_tier_and_the_prior_is_a_setting(settings_env):
+    from stager.backends import COPY_PASTE, get_backend
+    from stager.config import load_settings
+
+    b = get_backend("lines")
+    assert b.tier == "classical" and "classical" in b.label and "lines" in COPY_PASTE
+    assert load_settings({}).fill_prior == "lines"
+    assert load_settings({"STAGER_FILL_PRIOR": "Telea"}).fill_prior == "telea"
+    with pytest.raises(ValueError, match="STAGER_FILL_PRIOR"):
+        load_settings({"STAGER_FILL_PRIOR": "biharmonic"})
+    clean = _room()
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[150:330, 110:290] = True
+    scene = clean.copy()
+    scene[hole] = (220, 30, 40)
+    out = b(scene, hole)
+    assert np.array_equal(out, linefill.fill(scene, hole))  # full resolution, whole image
