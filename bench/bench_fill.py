@@ -1,6 +1,7 @@
 """Native-resolution fills: EdgeConnect (the shipped weights) on a 1024x1024 photo with a
 300-px product, as a ratio against Telea in the same process, plus the 128-px cap for
-comparison. Target: EdgeConnect < 1 s on two cores."""
+comparison; EdgeConnect on a Telea prior and on the default line-guided prior, and the
+line-guided Telea backend (``lines``) itself. Target: EdgeConnect < 1 s on two cores."""
 
 from __future__ import annotations
 
@@ -24,17 +25,25 @@ def main(repeat: int = 5) -> dict:
     hidden = g.hole & erode(g.new, 4)
     out = {"photo": "astronaut 1024x1024", "old_product_px": int(g.old.any(1).sum()),
            "hole_px": int(g.hole.sum()), "visible_gap_px": int(g.visible.sum())}
-    for cap in ("768", "128"):
+    for cap, prior in (("768", "lines"), ("128", "lines"), ("768", "telea")):
         os.environ["STAGER_FILL_MAX_SIDE"] = cap
+        os.environ["STAGER_FILL_PRIOR"] = prior
         reset_settings()
         backends._INSTANCES.clear()
-        for name in ("telea", "edgeconnect"):
-            out[f"{name}_cap{cap}"] = timeit(lambda: fill_plate(name, img, g.hole, hidden),
-                                             repeat=repeat, warmup=1)
+        tag = f"cap{cap}" + ("" if prior == "lines" else "_telea_prior")
+        for name in ("telea", "lines", "edgeconnect"):
+            if name != "edgeconnect" and prior != "lines":
+                continue
+            out[f"{name}_{tag}"] = timeit(lambda: fill_plate(name, img, g.hole, hidden),
+                                          repeat=repeat, warmup=1)
+    os.environ.pop("STAGER_FILL_PRIOR")
     out["edgeconnect_over_telea"] = (out["edgeconnect_cap768"]["median_ms"]
                                      / out["telea_cap768"]["median_ms"])
     show([("EdgeConnect, native (cap 768), ms", out["edgeconnect_cap768"]["median_ms"], "< 1000"),
           ("Telea, native, ms", out["telea_cap768"]["median_ms"], "baseline"),
+          ("line-guided Telea, native, ms", out["lines_cap768"]["median_ms"], ""),
+          ("EdgeConnect on a Telea prior, ms", out["edgeconnect_cap768_telea_prior"]["median_ms"],
+           ""),
           ("EdgeConnect through a 128-px window, ms", out["edgeconnect_cap128"]["median_ms"], ""),
           ("EdgeConnect / Telea", out["edgeconnect_over_telea"], "ratio")])
     save("fill", out)
