@@ -286,7 +286,7 @@ def fill_plate(name: str, image: np.ndarray, hole: np.ndarray, hidden: np.ndarra
     if not ring.any():  # the new product hides the whole fill region
         return prior
     if getattr(b, "takes_prior", lambda: False)():
-        # a model that refines a classical fill gets Telea's fill of the *whole* region in
+        # a model that refines a classical fill gets the prior's fill of the *whole* region in
         # the ring too: Telea run again on the ring alone, around its own fill, is worse
         return b(prior, ring, prefilled=True, **params)
     return b(np.where(hidden[..., None], prior, image), ring, **params)

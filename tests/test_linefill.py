@@ -100,3 +100,59 @@ def test_lines_backend_is_a_labelled_classical_tier_and_the_prior_is_a_setting(s
     scene[hole] = (220, 30, 40)
     out = b(scene, hole)
     assert np.array_equal(out, linefill.fill(scene, hole))  # full resolution, whole image
+
+
+def test_one_line_across_two_parts_of_a_hole_bounds_both():
+    """A boundary crossing two separate parts of the hole (a concave footprint): each part
+    gets its own stretch of line, so neither is filled from the wrong side."""
+    clean = _room(horizon=250, size=400)
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[200:300, 60:160] = True
+    hole[200:300, 185:285] = True  # 25 px further along the same boundary
+    scene = clean.copy()
+    scene[hole] = (220, 30, 40)
+    lines = linefill.find_crossings(scene, hole)
+    assert sum(abs(c.direction[1]) < 0.02 for c in lines) == 2
+    out, tel = linefill.fill(scene, hole, crossings=lines), _telea(scene, hole)
+    assert _err(out, clean, hole) < 0.7 * _err(tel, clean, hole)
+    for x in (110, 235):
+        col = out[:, x].astype(float)
+        assert np.abs(col[215:246] - WALL).max() < 15 and np.abs(col[254:290] - FLOOR).max() < 15
+
+
+def test_a_line_that_changes_colour_across_the_hole_is_not_carried():
+    """A dark rail on the left and a light one on the right at the same height are two
+    things: the rail is not drawn across the hole (Telea's fill, bit for bit)."""
+    rng = np.random.default_rng(2)
+    clean = np.clip(np.full((300, 300, 3), WALL, np.float32) + rng.normal(0, 2, (300, 300, 3))
+                    + 0.5, 0, 255).astype(np.uint8)
+    clean[148:152, :120] = (40, 30, 25)
+    clean[148:152, 180:] = (150, 140, 125)
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[100:200, 110:190] = True
+    scene = clean.copy()
+    scene[hole] = (30, 200, 40)
+    assert linefill.find_crossings(scene, hole) == []
+    assert np.array_equal(linefill.fill(scene, hole), _telea(scene, hole))
+
+
+def test_edge_cases_fall_back_to_telea_and_lines_are_found_inside_a_backend_window():
+    """Empty, whole-image and border-touching holes never fail; EdgeConnect's own prior runs
+    on a context window where the hole spans most of it, and still finds the crossing."""
+    img = _room(size=200)
+    for hole in (np.zeros((200, 200), bool), np.ones((200, 200), bool)):
+        assert np.array_equal(linefill.fill(img, hole), _telea(img, hole))
+    edge = np.zeros((200, 200), bool)
+    edge[100:200, 0:60] = True  # touches the left and bottom borders
+    out = linefill.fill(img, edge)
+    assert out.shape == img.shape and np.array_equal(out[~edge], img[~edge])
+    clean = _room(horizon=400, size=800)
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[300:520, 250:550] = True
+    from stager.backends import context_window
+
+    x0, y0, x1, y1 = context_window(hole, 1.6, 64)
+    win, wh = clean[y0:y1, x0:x1].copy(), hole[y0:y1, x0:x1]
+    win[wh] = (220, 30, 40)
+    assert wh[:, wh.any(0)].shape[1] > 0.6 * win.shape[1]  # the hole spans most of the window
+    assert any(abs(c.direction[1]) < 0.02 for c in linefill.find_crossings(win, wh))
