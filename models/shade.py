@@ -142,15 +142,15 @@ def _floor_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray
     width (``texture_field``), horizontal boards with a stretched grain, or tiles/blotches."""
     h, w = shape
     pick = rng.random()
-    if pick < 0.3:
+    if pick < 0.2:
         return np.ones(shape, np.float32)
-    if pick < 0.6:  # planks toward a vanishing point: tilted up to 40 degrees off vertical
+    if pick < 0.65:  # planks toward a vanishing point: tilted up to 40 degrees off vertical
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         u = xx + (yy - h) * np.tan(np.radians(rng.uniform(-40, 40)))
         width = rng.uniform(6, 40)
         tones = rng.uniform(0.78, 1.18, 512).astype(np.float32)
         return tones[((u + 4096) // width).astype(int) % 512]
-    if pick < 0.8:  # boards across the view with a grain stretched along them
+    if pick < 0.85:  # boards across the view with a grain stretched along them
         step = int(rng.integers(8, 28))
         tone = np.repeat(rng.uniform(0.82, 1.18, h // step + 1), step)[:h, None]
         grain = cv2.GaussianBlur(rng.normal(0, rng.uniform(0.02, 0.08), shape).astype(np.float32),
