@@ -233,6 +233,16 @@ class ShadePool:
                              "scenes would be trained on; pick another")
         specs, _ = default_specs(scenes, 0, seed)
         xs, ys, vs = [], [], []
+        total = scenes + int(scenes * rooms) + int(scenes * negatives)
+
+        def add(image, background, old):  # one window: input, true ratio, where it is defined
+            win = sh._ratio_window(bbox(old), old.shape)
+            ratio, _ = sh.shade_maps(image, old, learned=False)
+            xs.append(window_input(image, old, ratio, win, res).astype(np.float16))
+            y, v = true_ratio(image, background, old, win, res)
+            ys.append(y.astype(np.float16))
+            vs.append(v)
+
         trng = np.random.default_rng(seed + 2)
         for i, spec in enumerate(specs):
             layers = synth.render_scene(spec)
@@ -242,24 +252,12 @@ class ShadePool:
                 t = texture_field(trng, old.shape)[..., None]
                 image = np.clip(image * t + 0.5, 0, 255).astype(np.uint8)
                 background = np.clip(background * t + 0.5, 0, 255).astype(np.uint8)
-            win = sh._ratio_window(bbox(old), old.shape)
-            ratio, _ = sh.shade_maps(image, old, learned=False)
-            xs.append(window_input(image, old, ratio, win, res).astype(np.float16))
-            y, v = true_ratio(image, background, old, win, res)
-            ys.append(y.astype(np.float16))
-            vs.append(v)
+            add(image, background, old)
             if progress:
-                progress(i + 1, scenes + int(scenes * rooms) + int(scenes * negatives))
-        total = scenes + int(scenes * rooms) + int(scenes * negatives)
+                progress(i + 1, total)
         rrng = np.random.default_rng(seed + 3)
         for j in range(int(scenes * rooms)):  # simple rooms, wider in light, texture, placement
-            image, background, old = synthetic_room(rrng)
-            win = sh._ratio_window(bbox(old), old.shape)
-            ratio, _ = sh.shade_maps(image, old, learned=False)
-            xs.append(window_input(image, old, ratio, win, res).astype(np.float16))
-            y, v = true_ratio(image, background, old, win, res)
-            ys.append(y.astype(np.float16))
-            vs.append(v)
+            add(*synthetic_room(rrng))
             if progress:
                 progress(scenes + j + 1, total)
         self.rooms = len(xs) - scenes

@@ -19,6 +19,21 @@ def _room(horizon: int = 250, size: int = 400, seed: int = 0) -> np.ndarray:
     return np.clip(img + rng.normal(0, 2, img.shape) + 0.5, 0, 255).astype(np.uint8)
 
 
+def _wall(size: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(np.full((size, size, 3), WALL, np.float32) + rng.normal(0, 2, (size, size, 3))
+                   + 0.5, 0, 255).astype(np.uint8)
+
+
+def _cut(clean: np.ndarray, rows: slice, cols: slice, colour=(30, 200, 40)):
+    """(scene with a vivid old product over the box, the hole)."""
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[rows, cols] = True
+    scene = clean.copy()
+    scene[hole] = colour
+    return scene, hole
+
+
 def _telea(img, hole):
     return cv2.inpaint(img, hole.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
 
@@ -48,14 +63,9 @@ def test_a_boundary_across_the_hole_is_carried_through_it():
 def test_a_line_seen_on_one_side_only_is_not_invented():
     """A boundary that stops at the hole (nothing continues it on the far side) and a plain
     scene with no lines at all: the fill is Telea's, bit for bit."""
-    rng = np.random.default_rng(0)
-    clean = np.clip(np.full((400, 400, 3), WALL, np.float32) + rng.normal(0, 2, (400, 400, 3))
-                    + 0.5, 0, 255).astype(np.uint8)
+    clean = _wall(400, 0)
     clean[248:252, :200] = (60, 50, 40)  # a dark rail from the left edge, ending in the hole
-    hole = np.zeros(clean.shape[:2], bool)
-    hole[180:320, 150:260] = True
-    scene = clean.copy()
-    scene[hole] = (30, 200, 40)
+    scene, hole = _cut(clean, slice(180, 320), slice(150, 260))
     assert linefill.find_crossings(scene, hole) == []
     assert np.array_equal(linefill.fill(scene, hole), _telea(scene, hole))
     flat = np.full((200, 200, 3), 128, np.uint8)
@@ -123,15 +133,10 @@ def test_one_line_across_two_parts_of_a_hole_bounds_both():
 def test_a_line_that_changes_colour_across_the_hole_is_not_carried():
     """A dark rail on the left and a light one on the right at the same height are two
     things: the rail is not drawn across the hole (Telea's fill, bit for bit)."""
-    rng = np.random.default_rng(2)
-    clean = np.clip(np.full((300, 300, 3), WALL, np.float32) + rng.normal(0, 2, (300, 300, 3))
-                    + 0.5, 0, 255).astype(np.uint8)
+    clean = _wall(300, 2)
     clean[148:152, :120] = (40, 30, 25)
     clean[148:152, 180:] = (150, 140, 125)
-    hole = np.zeros(clean.shape[:2], bool)
-    hole[100:200, 110:190] = True
-    scene = clean.copy()
-    scene[hole] = (30, 200, 40)
+    scene, hole = _cut(clean, slice(100, 200), slice(110, 190))
     assert linefill.find_crossings(scene, hole) == []
     assert np.array_equal(linefill.fill(scene, hole), _telea(scene, hole))
 
