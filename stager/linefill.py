@@ -154,14 +154,25 @@ def _cross(image, hole, edges, entry, d, max_span) -> Crossing | None:
     if np.mean([_at(edges, p) for p in beyond]) < 0.6:
         return None  # nothing on the far side continues the line
     n = np.array([-d[1], d[0]])
-    before = _sides(image, hole, entry - 2 * d, n)
-    after = _sides(image, hole, exit_ + 2 * d, n)
+    before = _first_sides(image, hole, entry, -d, n)
+    after = _first_sides(image, hole, exit_, d, n)
     if before is None or after is None or np.abs(before - after).mean(1).max() > COLOUR_TOL:
         return None  # the two sides of the line differ across the hole: another structure
-    c_in, c_out = _colour(image, entry, d), _colour(image, exit_, -d)
-    if np.abs(c_in - c_out).mean() > COLOUR_TOL:
-        return None  # the line itself changes colour: not the same line
-    return Crossing(entry, d, float(np.hypot(*(exit_ - entry))), c_in, c_out)
+    # (the line's own colour is not compared: an edge's pixel is either side's by a fraction
+    # of a pixel, and that check cost a fifth of the catalog's gain for no measured safety)
+    return Crossing(entry, d, float(np.hypot(*(exit_ - entry))), _colour(image, entry, d),
+                    _colour(image, exit_, -d))
+
+
+def _first_sides(image, hole, p, away, n):
+    """``_sides`` at the first of 2-6 px from ``p`` (walking ``away`` from the hole) where
+    neither sample lies in the hole: a line meeting the hole at a slant has the hole beside
+    it for a few pixels."""
+    for k in range(2, 7):
+        got = _sides(image, hole, p + k * away, n)
+        if got is not None:
+            return got
+    return None
 
 
 def _in_hole(hole, p, d, length) -> bool:
