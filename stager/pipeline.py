@@ -276,12 +276,13 @@ def fill_plate(name: str, image: np.ndarray, hole: np.ndarray, hidden: np.ndarra
                **params) -> np.ndarray:
     """Rebuild the background of ``image`` (HxWx3 uint8) in ``hole`` (HxW bool) with backend
     ``name``. Pixels in ``hidden`` (under the new product: never visible in the still output)
-    get the classical fill first and the backend fills the rest of the hole around them."""
+    get the classical fill first (``STAGER_FILL_PRIOR``: line-guided Telea by default, or
+    Telea) and the backend fills the rest of the hole around them."""
     b = get_backend(name)
     if hidden is None or not (hidden & hole).any() or getattr(b, "whole_region", False):
         return b(image, hole, **params)
     hidden = hidden & hole
-    prior = get_backend(prior_backend())(image, hole)
+    prior = get_backend(get_settings().fill_prior)(image, hole)  # STAGER_FILL_PRIOR
     ring = hole & ~hidden
     if not ring.any():  # the new product hides the whole fill region
         return prior
@@ -290,12 +291,6 @@ def fill_plate(name: str, image: np.ndarray, hole: np.ndarray, hidden: np.ndarra
         # the ring too: Telea run again on the ring alone, around its own fill, is worse
         return b(prior, ring, prefilled=True, **params)
     return b(np.where(hidden[..., None], prior, image), ring, **params)
-
-
-def prior_backend() -> str:
-    """The classical fill a staging job lays under the new product and that residual models
-    refine (``STAGER_FILL_PRIOR``: ``lines``, line-guided Telea, the default; or ``telea``)."""
-    return get_settings().fill_prior
 
 
 def hidden_region(prep: Prepared, inset: int = 4) -> np.ndarray:
