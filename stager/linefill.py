@@ -41,7 +41,8 @@ MARGIN = 40  # px along a line beyond the hole where it still separates the two 
 @dataclass
 class Crossing:
     """A straight line carried through the hole: from ``entry`` (last known pixel before the
-    hole, x/y) along unit ``direction`` for ``length`` px to the first known pixel after it."""
+    hole, x/y) along unit ``direction`` for ``length`` px, to the first known pixel after it
+    or, for a corner's arm (``stops``), to where it meets the other arm."""
 
     entry: np.ndarray
     direction: np.ndarray
@@ -183,8 +184,8 @@ def _in_hole(hole, p, d, length) -> bool:
 def _junctions(image, hole, ends) -> list[Crossing]:
     """Pairs of lines that go into the hole, find no far side, and meet inside it (a rug's
     hidden corner: an L), each invented arm no longer than the line seen leading into it.
-    (Lines stopped at a crossing line, T-junctions, measured worse on the catalog: 9.0% below
-    Telea with them, 10.2% without.)"""
+    (Lines stopped where they meet a crossing line, T-junctions, measured worse on the
+    catalog: 8.3% below Telea with them and the corners, 10.2% with the corners alone.)"""
     out: list[Crossing] = []
     used: set[int] = set()
     pairs = []  # L: two rays that meet inside the hole

@@ -192,7 +192,7 @@ def test_synthetic_rooms_cover_what_the_catalog_lacks_and_their_truth_only_darke
     from models.shade import synthetic_room
 
     rng = np.random.default_rng(0)
-    bottom, textured = 0, 0
+    bottom, textured, shaded = 0, 0, 0
     for _ in range(24):
         scene, room, old = synthetic_room(rng)
         assert scene.shape == room.shape == (512, 512, 3) and old.shape == (512, 512)
@@ -207,4 +207,5 @@ def test_synthetic_rooms_cover_what_the_catalog_lacks_and_their_truth_only_darke
             assert np.abs(lum_s - lum_r)[far].mean() < 0.5
         bottom += b[3] >= 512 - 80
         textured += sh._luma(room)[400:].std() > 8
-    assert 3 <= bottom < 24 and textured >= 6
+        shaded += ((lum_s < 0.9 * lum_r) & off).sum() > 200  # a shadow the room lacks
+    assert 3 <= bottom < 24 and textured >= 6 and shaded >= 18
