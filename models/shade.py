@@ -159,12 +159,13 @@ def _floor_field(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray
     return texture_field(rng, shape)
 
 
-def synthetic_room(rng: np.random.Generator, size: int = 512):
+def synthetic_room(rng: np.random.Generator, size: int = 512, shadowless: float = 0.0):
     """(scene, empty room, old product mask) of a random room simpler than the catalog's but
     wider in what matters to the shade reader: a wall over a floor of any colour, plain or
     textured (planks at any angle, boards, tiles), an old product anywhere on the floor, its
     base down to the image's bottom edge, a contact and cast shadow of any direction,
-    softness and strength (none in one room in eight), and, in a third of them, dark objects
+    softness and strength (no cast shadow in one room in eight; no shadow at all in a
+    ``shadowless`` share of rooms), and, in a third of them, dark objects
     the empty room lacks (their true ratio is their own darkness, not shade to lift)."""
     from stager import shadows as sh
     from stager.furniture import render_product, sample_product
@@ -191,10 +192,13 @@ def synthetic_room(rng: np.random.Generator, size: int = 512):
     x0 = int(np.clip(rng.uniform(0.05, 0.95) * size - w / 2, 0, size - w))
     alpha = np.zeros((size, size), np.float32)
     alpha[base - h:base, x0:x0 + w] = sprite[..., 3] / 255.0
-    strength = 0.0 if rng.random() < 0.125 else float(rng.uniform(0.15, 0.6))
+    draw = rng.random()
+    strength = 0.0 if draw < 0.125 else float(rng.uniform(0.15, 0.6))
     light = sh.Light(float(rng.uniform(-0.9, 0.9)), float(rng.uniform(-0.5, -0.03)),
                      float(rng.uniform(0.02, 0.08)), strength, float(rng.uniform(0.3, 0.7)))
     shade = sh.object_shadow(alpha, light)
+    if draw < shadowless:  # no contact shadow either: nothing is shade (no extra draw, so
+        shade = np.ones_like(shade)  # with shadowless=0 the rooms are those of before)
     img = room * shade[..., None]
     if rng.random() < 0.5:
         colour = rng.uniform(0, 255, 3)[None, None]
@@ -221,7 +225,8 @@ class ShadePool:
     scenes stay unseen (``seed`` equal to the catalog's is refused)."""
 
     def __init__(self, scenes: int, res: int = 128, seed: int = 202, progress=None,
-                 negatives: float = 0.15, texture: float = 0.3, rooms: float = 0.0):
+                 negatives: float = 0.15, texture: float = 0.3, rooms: float = 0.0,
+                 shadowless: float = 0.0):
         from stager import gaps, synth
         from stager import shadows as sh
         from stager.catalog import default_specs
@@ -257,7 +262,7 @@ class ShadePool:
                 progress(i + 1, total)
         rrng = np.random.default_rng(seed + 3)
         for j in range(int(scenes * rooms)):  # simple rooms, wider in light, texture, placement
-            add(*synthetic_room(rrng))
+            add(*synthetic_room(rrng, shadowless=shadowless))
             if progress:
                 progress(scenes + j + 1, total)
         self.rooms = len(xs) - scenes
@@ -288,13 +293,13 @@ class ShadePool:
         self.x = np.stack(xs)  # (N, res, res, 5)
         self.y = np.stack(ys)  # (N, res, res) true ratio
         self.valid = np.stack(vs)
-        self.res, self.seed, self.texture = res, seed, texture
+        self.res, self.seed, self.texture, self.shadowless = res, seed, texture, shadowless
 
     def describe(self) -> str:
         n_gen = len(self.x) - self.negatives - self.rooms
         rooms = (f"{self.rooms} synthetic rooms (models.shade.synthetic_room: plain or textured "
-                 "floors, products down to the bottom edge, any light, dark objects), "
-                 if self.rooms else "")
+                 "floors, products down to the bottom edge, any light, dark objects; "
+                 f"{self.shadowless:.0%} with no shadow at all), " if self.rooms else "")
         return (f"{n_gen} generator scenes (stager.synth, default_specs "
                 f"seed {self.seed}; the default catalog uses another; {self.texture:.0%} with a "
                 f"random texture laid on the scene and its empty room alike) as {self.res}-px "

@@ -161,7 +161,8 @@ def train(args) -> dict:
         pool = ShadePool(args.scenes, args.res, args.shade_seed, progress=progress,
                          negatives=getattr(args, "negatives", 0.15),
                          texture=getattr(args, "texture", 0.3),
-                         rooms=getattr(args, "rooms", 0.0))
+                         rooms=getattr(args, "rooms", 0.0),
+                         shadowless=getattr(args, "shadowless", 0.0))
     elif args.model == "edgeconnect":
         pool = InpaintPool(catalog, args.res, args.crops, args.holes, args.data, args.seed,
                            progress=progress, workers=args.workers)
@@ -411,6 +412,7 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
     if "weighted" in variants and lam == 0:
         raise ValueError("the weighted variant needs --boundary-lambda > 0")
     runs = []  # (seed, variant, G, D, og, od, ema)
+    prior_kinds = set()
     for s in seeds:
         for v in variants:
             key = f"inpaint_{v}"
@@ -418,6 +420,9 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
             c = read_meta(init)["config"] if init else {"width": args.width,
                                                          "blocks": args.blocks,
                                                          "prior": args.prior or None}
+            if args.prior and c.get("prior"):  # a residual model retrained on another fill
+                c = {**c, "prior": args.prior}
+            prior_kinds.add(c.get("prior") or "")
             torch.manual_seed(s)  # both variants of a seed start from the same weights
             G = ec.build_inpaint(c)
             if init:
@@ -427,6 +432,10 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
             og = torch.optim.Adam(G.parameters(), args.lr, betas=(0.0, 0.9))
             od = torch.optim.Adam(D.parameters(), args.lr / 10, betas=(0.0, 0.9))
             runs.append((s, v, G, D, og, od, _EMA(G)))
+    if len(prior_kinds) > 1:  # every run sees the same batches, so the same prior
+        raise ValueError(f"the variants refine different fills {sorted(prior_kinds)}: "
+                         "pass --prior to train them all on one")
+    prior_kind = prior_kinds.pop() or "telea"
     rngs = {s: np.random.default_rng(s + 7) for s in seeds}  # one batch stream per seed
     modules = {}
     for s, v, G, D, og, od, ema in runs:
@@ -447,15 +456,17 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
 
     def inputs(idx, lam_w):
         """(truth, model input image, grey, edges, mask, {lam: weight map}) of one batch,
-        built exactly as a staging job runs a model (``fill_plate``): Telea fills the whole
-        hole, the part deep under the new product keeps that fill as context, and the model
-        fills the visible ring (a residual model starting from Telea's fill there). The
+        built exactly as a staging job runs a model (``fill_plate``): the classical prior
+        (``prior_kind``: Telea or line-guided Telea) fills the whole hole, the part deep under
+        the new product keeps that fill as context, and the model fills the visible ring (a
+        residual model starting from that fill there). The
         boundary weights are the whole hole's: distance to the *known background*, the seam
         that shows, not the ring's inner edge under the product."""
         imgs, _, holes = pool.take(idx)
         hidden = pool.take_hidden(idx)
         x = _t(imgs).to(dev)
-        pri = np.stack([ec.classical_prior(i, h) for i, h in zip(imgs, holes)])
+        pri = np.stack([ec.classical_prior(i, h, prior_kind)
+                        for i, h in zip(imgs, holes)])
         xin = np.where(holes[..., None], pri, imgs)
         rings = holes & ~hidden
         grey = np.stack([ec.to_gray(i) for i in xin])

@@ -244,8 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--grad-weight", type=float, default=0.0,
                    help="edgeconnect inpainting: weight of an L1 on the fill's finite "
                         "differences (keeps edges and contrast; 0 = off)")
-    t.add_argument("--prior", choices=["", "telea"], default="",
-                   help="edgeconnect: refine a classical fill of the hole instead of a white hole")
+    t.add_argument("--prior", choices=["", "telea", "lines"], default="",
+                   help="edgeconnect: refine a classical fill of the hole instead of a white "
+                        "hole: telea, or lines (line-guided Telea, the pipeline's default "
+                        "STAGER_FILL_PRIOR); with --init, retrains the init's residual model "
+                        "on that fill")
     t.add_argument("--pairs", type=int, default=1200, help="pix2pix/diffusion: training pairs")
     t.add_argument("--crops", type=int, default=3000, help="edgeconnect: image crops in memory")
     t.add_argument("--holes", type=int, default=1000, help="edgeconnect: hole masks in memory")
@@ -262,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--rooms", type=float, default=0.0,
                    help="shade: synthetic rooms (plain or textured floors, products at the "
                         "bottom edge, dark objects) per generator scene")
+    t.add_argument("--shadowless", type=float, default=0.0,
+                   help="shade: share of the synthetic rooms whose product casts no shadow "
+                        "at all (the model must not imagine one)")
     t.add_argument("--texture", type=float, default=0.3,
                    help="shade: share of scenes with a random texture on scene and empty room")
     t.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")

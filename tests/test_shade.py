@@ -209,3 +209,26 @@ def test_synthetic_rooms_cover_what_the_catalog_lacks_and_their_truth_only_darke
         textured += sh._luma(room)[400:].std() > 8
         shaded += ((lum_s < 0.9 * lum_r) & off).sum() > 200  # a shadow the room lacks
     assert 3 <= bottom < 24 and textured >= 6 and shaded >= 18
+
+
+def test_shadowless_rooms_have_no_shade_and_the_default_rooms_are_unchanged():
+    """``train shade --shadowless``: that share of the synthetic rooms has no shadow at all,
+    not even the contact shadow along the base (the scene is its empty room there), so the
+    model learns not to imagine one under a product; with the default (0) the rooms are the
+    ones drawn before the option existed."""
+    from models.shade import synthetic_room
+
+    for i in range(12):
+        a = synthetic_room(np.random.default_rng(i))
+        b = synthetic_room(np.random.default_rng(i), shadowless=0.0)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))
+        scene, room, old = synthetic_room(np.random.default_rng(i), shadowless=1.0)
+        assert np.array_equal(old, a[2]) and np.array_equal(room, a[1])  # the same draws
+        x0, _, x1, y1 = bbox(old)
+        band = np.zeros(old.shape, bool)  # just below the base, where the contact shadow lies
+        band[y1:y1 + 6, x0 + (x1 - x0) // 4:x1 - (x1 - x0) // 4] = True
+        if band.sum() < 50:  # standing at the bottom edge
+            continue
+        darker = lambda img: float(np.median((sh._luma(room) - sh._luma(img))[band]))  # noqa
+        assert darker(a[0]) > 3, i  # by default every room has a contact shadow
+        assert darker(scene) < 0.5, i  # shadowless: none

@@ -246,3 +246,30 @@ def test_residual_training_runs_on_the_pipelines_rings(tmp_path, settings_env, t
     load_into(trained, out / WEIGHT_FILES["inpaint_weighted"])
     last = trained.decoder[-1].weight.detach()
     assert last.abs().max() > 0  # the zero-initialised correction has started to learn
+
+
+def test_residual_model_retrained_on_the_line_guided_prior(tmp_path, settings_env, tiny_weights,
+                                                          monkeypatch):
+    """``--prior lines`` with ``--init``: a Telea-trained residual model is retrained on the
+    line-guided fill it refines in the pipeline. Every training batch is built on that fill
+    (not Telea's), and the weights say so (``config.prior``), so the Status row can say which
+    fill the model was trained on."""
+    from models.weights_io import save
+    from stager.cli import main
+
+    init = tmp_path / "init"
+    shutil.copytree(tiny_weights, init)
+    torch.manual_seed(0)
+    g = ec.InpaintGenerator(4, 1, prior="telea")
+    save(g, init / WEIGHT_FILES["inpaint_weighted"], {"config": g.config, "steps": 0})
+    kinds = []
+    real = ec.classical_prior
+    monkeypatch.setattr(ec, "classical_prior",
+                        lambda rgb, mask, kind="telea": kinds.append(kind) or real(rgb, mask, kind))
+    out = tmp_path / "out"
+    assert main(["train", "edgeconnect", "--stage", "inpaint", "--data", "real", "--init",
+                 str(init), "--out", str(out), "--log-dir", str(tmp_path / "log"),
+                 "--steps", "2", "--res", "64", "--batch", "2", "--crops", "6", "--holes", "6",
+                 "--variants", "weighted", "--adv-weight", "0", "--prior", "lines"]) == 0
+    assert kinds and set(kinds) == {"lines"}
+    assert read_meta(out / WEIGHT_FILES["inpaint_weighted"])["config"]["prior"] == "lines"
