@@ -197,8 +197,9 @@ def synthetic_room(rng: np.random.Generator, size: int = 512, shadowless: float 
     light = sh.Light(float(rng.uniform(-0.9, 0.9)), float(rng.uniform(-0.5, -0.03)),
                      float(rng.uniform(0.02, 0.08)), strength, float(rng.uniform(0.3, 0.7)))
     shade = sh.object_shadow(alpha, light)
-    if draw < shadowless:  # no contact shadow either: nothing is shade (no extra draw, so
-        shade = np.ones_like(shade)  # with shadowless=0 the rooms are those of before)
+    if draw >= 1.0 - shadowless:  # no contact shadow either: nothing is shade (no extra draw,
+        shade = np.ones_like(shade)  # so with shadowless=0 the rooms are those of before; and
+        # taken from the top of the draw, the rooms with a contact shadow only stay)
     img = room * shade[..., None]
     if rng.random() < 0.5:
         colour = rng.uniform(0, 255, 3)[None, None]

@@ -420,6 +420,9 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
             c = read_meta(init)["config"] if init else {"width": args.width,
                                                          "blocks": args.blocks,
                                                          "prior": args.prior or None}
+            if args.prior and init and not c.get("prior"):
+                raise ValueError(f"--prior {args.prior}: {init.name} is not a residual model "
+                                 "(no prior in its config); drop --prior or --init")
             if args.prior and c.get("prior"):  # a residual model retrained on another fill
                 c = {**c, "prior": args.prior}
             prior_kinds.add(c.get("prior") or "")

@@ -232,3 +232,29 @@ def test_shadowless_rooms_have_no_shade_and_the_default_rooms_are_unchanged():
         darker = lambda img: float(np.median((sh._luma(room) - sh._luma(img))[band]))  # noqa
         assert darker(a[0]) > 3, i  # by default every room has a contact shadow
         assert darker(scene) < 0.5, i  # shadowless: none
+
+
+def test_shadowless_rooms_keep_the_rooms_with_a_contact_shadow_only():
+    """The shadowless share is drawn apart from the rooms whose product casts no shadow but
+    stands in its contact shadow (one in eight): with ``--shadowless 0.5`` the rest of the
+    rooms are the default ones, and those contact-only rooms are still among them."""
+    from models.shade import synthetic_room
+
+    same, contact_only, none = 0, 0, 0
+    for i in range(64):
+        a = synthetic_room(np.random.default_rng(i))
+        scene, room, old = synthetic_room(np.random.default_rng(i), shadowless=0.5)
+        off = ~dilate(old, 2)
+        dark = (sh._luma(room) - sh._luma(scene) > 3) & off
+        if not np.array_equal(scene, a[0]):
+            none += not dark.any()
+            continue
+        same += 1
+        x0, _, x1, y1 = bbox(old)
+        w = x1 - x0
+        near = np.zeros(old.shape, bool)  # the contact ellipse's reach
+        near[max(y1 - int(0.16 * w) - 4, 0):y1 + int(0.16 * w) + 4,
+             max(x0 - int(0.1 * w) - 4, 0):x1 + int(0.1 * w) + 4] = True
+        contact_only += bool(dark.any() and not (dark & ~near).any())
+    assert 20 <= same <= 44 and none >= 20
+    assert contact_only >= 2
