@@ -52,7 +52,7 @@ class Settings:
     context_scale: float = 1.6  # context window side / mask bbox side for backends
     fill_max_side: int = 768  # fully convolutional fills run at native resolution up to this
     fill_prior: str = "lines"  # classical fill under the new product, refined by residual models: lines | telea
-    shade_model: str = "off"  # auto: the trained shade model reads old shadows when its weights are present (see MODEL_CARD) | off
+    shade_model: str = "auto"  # auto: the trained shade model reads old shadows when its weights are present (see MODEL_CARD) | off: the classical shading ratio
     # models
     boundary_lambda: float = 4.0  # weighted boundary loss strength (0 = EdgeConnect baseline)
     boundary_sigma: float = 4.0  # px

@@ -190,8 +190,8 @@ def shade_maps(scene: np.ndarray, old_mask: np.ndarray, learned: bool | None = N
     darkens all channels alike; a rug or a darker plank changes the colour too). Detection and
     light estimation share them (``maps=``): they are most of either's cost.
 
-    ``learned`` (default: with ``STAGER_SHADE_MODEL=auto`` and its weights present, see
-    ``shade_reader``; off by default, see the model card):
+    ``learned`` (default: with ``STAGER_SHADE_MODEL=auto``, the default, and its weights
+    present, see ``shade_reader`` and the model card):
     the trained shade model (``models.shade``) corrects the ratio on the window the maps are
     read in, from the scene and the classical ratio; there it also judges colour, so the
     spread is zero on the window. ``False``: the classical maps alone; ``True``: the model or
@@ -244,8 +244,9 @@ def _shade_state(mode: str | None = None) -> tuple[object, str]:
 
 def _load_shade(mode: str, path) -> tuple[object, str]:
     if mode == "off":
-        return None, ("classical shading ratio: the shade model is off (the default; "
-                      "STAGER_SHADE_MODEL=auto uses shade.safetensors when present)")
+        return None, ("classical shading ratio: the shade model is off (STAGER_SHADE_MODEL="
+                      "off; STAGER_SHADE_MODEL=auto, the default, uses shade.safetensors when "
+                      "present)")
     if not path.is_file():
         return None, (f"classical shading ratio: {path.name} not found in STAGER_WEIGHTS_DIR "
                       "(train it with `python -m stager train shade`)")
@@ -563,13 +564,14 @@ def find_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6, ma
 
 def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, light: Light,
             ratio: np.ndarray, detected: np.ndarray | None = None, left: float = 0.9,
-            overshoot: float = 0.2, contact: float = CONTACT_LIFT
+            overshoot: float | None = None, contact: float = CONTACT_LIFT
             ) -> tuple[np.ndarray, np.ndarray]:
     """Divide the old product's shadow out of ``scene`` inside ``shadow_mask`` (feathered).
 
     The divisor is the old silhouette's contact and cast shadow under ``light``, bounded by
     the measured shading ratio: inside ``detected`` (the detector's own shadow; default: the
-    whole mask) a pixel is lit at most ``overshoot`` (20%) above its local reference,
+    whole mask) a pixel is lit at most ``overshoot`` (default 20%; 10% when the shade model
+    reads the ratio, which does not under-read broad shadows) above its local reference,
     elsewhere 5% where the fitted cast shadow falls and not above it otherwise. (The
     reference, a closing, under-reads broad shadows: with no overshoot allowed the catalog's
     cast shadows were only two-thirds removed.) The local reference is
@@ -581,8 +583,10 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     cast shadow the fit missed: it keeps a contact shadow alone in about two scenes of three)
     are divided by the measured shading ratio itself, so they keep their texture too (they
     used to be filled, a flat patch on carpet or wood); their noise is lifted with them, at
-    most twice. Where the measured ratio is under 0.5, darker than the catalog's cast shadows
-    (and more lift would mostly lift noise), the pixels are taken for an object and filled.
+    most twice. Where the measured ratio is under 0.45, darker than the catalog's shadows
+    (a cast shadow darkens by at most half, a contact shadow's core by 0.6; more lift would
+    mostly lift noise), the pixels are taken for an object and filled. (At 0.5 the shade
+    model's reading of a plank floor's shadow core, 0.495, had a few pixels filled.)
 
     The contact band along the old product's base (inside ``shadow_mask``) may also be divided
     by a contact shadow of strength ``contact`` (``contact_lift``; 0 = off), bounded by the
@@ -593,6 +597,8 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     if shadow_mask is None or not shadow_mask.any():
         return scene, np.zeros(scene.shape[:2], bool)
     core = shadow_mask if detected is None else (shadow_mask & detected)
+    if overshoot is None:  # the shade model reads broad shadows itself: half the allowance
+        overshoot = 0.1 if shade_model() is not None else 0.2
     alpha = old_mask.astype(np.float32)
     cast_m = cast_shadow(alpha, light)
     b = bbox(old_mask)
@@ -622,7 +628,7 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     deep = np.zeros_like(residual)
     if residual.any():  # what the model leaves dark: divided by the measured shade ...
         measured = cv2.GaussianBlur(ratio, (0, 0), 1.5)
-        deep = residual & (measured < 0.5)  # ... unless darker than a cast shadow: an object
+        deep = residual & (measured < 0.45)  # ... unless darker than a shadow: an object
         soft = residual & ~deep
         w = np.clip(cv2.GaussianBlur(soft.astype(np.float32), (0, 0), 1.5), 0, 1)
         w = np.where(soft, 1.0, w)

@@ -288,7 +288,7 @@ def test_unavailable_backends_are_greyed_with_the_reason(catalog, tmp_path, sett
     assert any(r[1] == "missing" and "not found" in r[3] for r in rows)
     assert any(r[0] == "mask proposals" and "GrabCut" in r[1] for r in rows)
     assert any(r[0] == "old-shadow reader" and r[1].startswith("classical")
-               and "STAGER_SHADE_MODEL=auto" in r[3] for r in rows)
+               and "shade.safetensors not found" in r[3] for r in rows)
 
 
 def test_status_table_wraps_and_keeps_the_whole_how_to_text(settings_env, tmp_path):

@@ -81,8 +81,10 @@ def test_the_learned_path_end_to_end_with_an_untrained_network(tmp_path, setting
 
     w = tmp_path / "w"
     _write_untrained(w)
-    settings_env(WEIGHTS_DIR=w)
-    assert not sh.shade_reader()[0]  # off by default
+    settings_env(WEIGHTS_DIR=w)  # auto, the default
+    assert sh.shade_reader()[0]
+    settings_env(WEIGHTS_DIR=w, SHADE_MODEL="off")
+    assert not sh.shade_reader()[0]
     settings_env(WEIGHTS_DIR=w, SHADE_MODEL="auto")
     ok, why = sh.shade_reader()
     assert ok and why == "trained shade model (shade.safetensors)"
