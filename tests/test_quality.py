@@ -23,6 +23,17 @@ def test_shipped_weights_load_and_report_their_tier():
 
 
 @pytest.mark.skipif(not SHIPPED, reason="shipped weights are missing from models/weights")
+def test_status_says_which_fill_edgeconnect_refines_and_was_trained_on(settings_env):
+    """The shipped residual model was trained on line-guided fills: the Status row says so,
+    and says the mismatch when STAGER_FILL_PRIOR asks for Telea's fill instead."""
+    assert "refines a line-guided Telea fill (trained on such fills)" in \
+        get_backend("edgeconnect").describe()
+    settings_env(FILL_PRIOR="telea")
+    assert ("refines a Telea fill (STAGER_FILL_PRIOR; trained on line-guided Telea fills)"
+            in get_backend("edgeconnect").describe())
+
+
+@pytest.mark.skipif(not SHIPPED, reason="shipped weights are missing from models/weights")
 def test_shipped_edgeconnect_refines_telea_without_losing_to_it(catalog):
     """The shipped inpainting models refine a classical fill (``prior: lines``, the line-guided
     Telea fill they were last trained on and refine in the pipeline): on held-out pairs they

@@ -16,10 +16,12 @@ def _prior_note(trained_on: str | None) -> str:
     if not trained_on:
         return ""
     used = get_settings().fill_prior
+    names = {"lines": "line-guided Telea", "telea": "Telea"}
+    label = names.get(used, used)
     if used == trained_on:
-        return f", refines a {used} fill"
-    label = {"lines": "line-guided Telea", "telea": "Telea"}.get(used, used)
-    return f", refines a {label} fill (STAGER_FILL_PRIOR; trained on {trained_on} fills)"
+        return f", refines a {label} fill (trained on such fills)"
+    return (f", refines a {label} fill (STAGER_FILL_PRIOR; trained on "
+            f"{names.get(trained_on, trained_on)} fills)")
 
 
 class EdgeConnectBackend(Backend):
