@@ -90,12 +90,15 @@ def cast_shadow(alpha: np.ndarray, light: Light) -> np.ndarray:
     return 1.0 - light.strength * np.clip(proj, 0, 1)
 
 
-def object_shadow(alpha: np.ndarray, light: Light) -> np.ndarray:
-    """Contact and cast shadow of one object together (multiplier, the darker of the two)."""
+def object_shadow(alpha: np.ndarray, light: Light, cast: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """Contact and cast shadow of one object together (multiplier, the darker of the two);
+    ``cast``: its ``cast_shadow`` when already computed."""
     b = bbox(alpha > 0.5)
     if b is None:
         return np.ones(alpha.shape, np.float32)
-    return np.minimum(contact_shadow(alpha.shape, b, light.contact), cast_shadow(alpha, light))
+    cast = cast_shadow(alpha, light) if cast is None else cast
+    return np.minimum(contact_shadow(alpha.shape, b, light.contact), cast)
 
 
 def apply_shade(image: np.ndarray, shade: np.ndarray) -> np.ndarray:
@@ -460,11 +463,12 @@ def contact_lift(scene: np.ndarray, old_mask: np.ndarray, strength: float = CONT
     """Divisor (HxW float32, 1 = untouched) that lifts the old product's contact shadow: the
     darkened band along its base (``contact_shadow``) is divided by that shadow at
     ``strength``, but no pixel's luma (lightly blurred) is lifted above the floor beside the
-    product on the same row: the 75th percentile of the luma 0.65-0.95 product widths left of
-    its centre, or right of it, whichever is lower (a bright object on one side does not
-    raise it), each side counted only with at least max(16, 5% of the width) pixels off the
-    product. Rows without such floor take the cap of the nearest rows that have it; a product
-    with floor on neither side (as wide as the frame) takes the floor just below the band.
+    product on the same row: the 75th percentile of the luma 0.65-0.95 product widths from its
+    centre, both sides pooled, pixels over 1.5x off their median dropped (a bright object
+    beside the product is not floor; if too few are left, the lower side's percentile), a
+    side counting only with at least max(16, 5% of the width) pixels off the product. Rows
+    without such floor take the cap of the nearest rows that have it; a product with floor on
+    neither side (as wide as the frame) takes the floor just below the band.
 
     The measured shading ratio cannot bound this lift: under a table or a sofa's skirt the
     band is as wide as the product, so the closing that makes the reference sits inside it and
@@ -487,8 +491,8 @@ def contact_lift(scene: np.ndarray, old_mask: np.ndarray, strength: float = CONT
     need = max(16, int(0.05 * w))
     caps = np.full(len(rows), np.nan, np.float32)
     for i, y in enumerate(rows):
-        seen = [float(np.percentile(lum[y, m], 75)) for m in (sd & ~other[y] for sd in sides)
-                if m.sum() >= need]
+        seen = [float(np.percentile(lum[y, sel], 75))
+                for sel in (sd & ~other[y] for sd in sides) if sel.sum() >= need]
         if seen:
             v = lum[y, (sides[0] | sides[1]) & ~other[y]]
             m = float(np.median(v))
@@ -601,9 +605,7 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
         overshoot = 0.1 if shade_model() is not None else 0.2
     alpha = old_mask.astype(np.float32)
     cast_m = cast_shadow(alpha, light)
-    b = bbox(old_mask)
-    model = cast_m if b is None else np.minimum(contact_shadow(old_mask.shape, b, light.contact),
-                                                cast_m)  # object_shadow, the cast kept
+    model = object_shadow(alpha, light, cast_m)
     # outside the detected core, the 5% allowed above the reference is for a fitted cast
     # shadow the closing under-reads; the contact band has its own bound (``contact_lift``)
     cast = cast_m < 0.97
