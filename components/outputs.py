@@ -131,8 +131,9 @@ def render():
         with gr.Row():
             seed = gr.Number(0, label="seed", precision=0, minimum=0, scale=1)
             run = gr.Button("Run all backends", variant="primary", scale=3, elem_id="run-backends")
-        gallery = gr.Gallery(label="Outputs", columns=5, height=300, elem_id="outputs-gallery",
-                             allow_preview=True)
+        # one row, one thumbnail per backend (with 5 columns the sixth wrapped, half hidden)
+        gallery = gr.Gallery(label="Outputs", columns=len(REGISTRY), height=300,
+                             elem_id="outputs-gallery", allow_preview=True)
         # no explicit height: in Gradio 6.31 a fixed height misaligns the two images
         slider = gr.ImageSlider(label="Before / after (composite vs output)", elem_id="before-after")
         with gr.Row():
