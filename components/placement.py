@@ -39,10 +39,12 @@ def preview(state: Session, scale, dx, dy, flip, dilation):
     img = overlay(prep.composite, prep.gap, color=(255, 200, 0), alpha=0.55)
     lt = prep.light
     state.light = lt.to_dict()
+    new_shadow = _light_note(lt) if prep.request.shadow else \
+        "none (\"shadow under the new product\" is off)"
     return state, img, (f"Visible gap after the paste (yellow): {int(prep.gap.sum()):,} px; "
                         f"rebuilt background: {int(prep.fill_mask.sum()):,} px (the old product,"
                         f" its margin and {_shadow_note(prep)}). "
-                        f"New shadow: {_light_note(lt)}.")
+                        f"New shadow: {new_shadow}.")
 
 
 def render():

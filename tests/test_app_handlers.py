@@ -140,6 +140,10 @@ def test_placement_preview_and_empty_mask(catalog):
     assert img.shape == state.scene.shape and "Visible gap after the paste" in msg and "rebuilt background" in msg
     _, img2, _ = placement.preview(state, 0.6, 0.1, 0.0, True, 3)
     assert not np.array_equal(img, img2)
+    assert "New shadow: contact shadow" in msg
+    state.realism = {**state.realism, "shadow": False}  # "shadow under the new product" off
+    assert "New shadow: none" in placement.preview(state, 1.0, 0.0, 0.0, False, 0)[2]
+    state.realism = {k: v for k, v in state.realism.items() if k != "shadow"}
     state.mask = np.zeros_like(state.mask)
     with pytest.raises(gr.Error, match="mask is empty"):
         placement.preview(state, 1.0, 0, 0, False, 0)
