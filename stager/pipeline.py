@@ -246,6 +246,7 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
     margin = get_settings().gap_margin if req.margin is None else req.margin
     reader = sh.shade_reader()[1]  # read with the maps: the model they are made with
     maps = sh.shade_maps(scene, old)  # shared by shadow detection and the light estimate
+    lift = None  # the contact band's divisor, when find_old_shadow has computed it
     if req.old_shadow is not None:
         if np.asarray(req.old_shadow).shape != scene.shape[:2]:
             raise ImageError(f"the old-shadow mask is {np.asarray(req.old_shadow).shape}, the "
@@ -255,11 +256,12 @@ def prepare(req: StageRequest, ctx: Context | None = None) -> Prepared:
         detected = sh.detect_old_shadow(scene, old, margin, maps=maps)
     else:
         found = sh.find_old_shadow(scene, old, margin, maps=maps)
-        old_shadow, light, detected = found.mask, found.light, found.detected
+        old_shadow, light, detected, lift = found.mask, found.light, found.detected, found.lift
     # the old shadow is divided out (by the fitted shadow, or the measured shading where that
     # leaves it dark), so the floor's texture stays; only a painted part no fitted shadow
     # covers joins the fill region
-    relit, shadow_fill = sh.relight(scene, old, old_shadow, light, maps[0], detected)
+    relit, shadow_fill = sh.relight(scene, old, old_shadow, light, maps[0], detected,
+                                    band_lift=lift)
     if req.light:
         light = sh.Light(**{**light.to_dict(), **req.light, "source": "set by the user"})
     placement = comp.place(product, old, req.scale, req.offset, req.flip,

@@ -514,23 +514,24 @@ def contact_lift(scene: np.ndarray, old_mask: np.ndarray, strength: float = CONT
     return div
 
 
-def _lifted_band(scene: np.ndarray, old_mask: np.ndarray, zone: np.ndarray) -> np.ndarray:
-    """Where ``contact_lift`` would lift the floor by 3% or more, smoothed (a grainy floor
-    with no shadow does not speckle the mask), in ``zone``: the part of the contact band shown
-    in the mask view as old shadow."""
-    lift = 1.0 - contact_lift(scene, old_mask)
-    return (cv2.GaussianBlur(lift, (0, 0), 4.0) > 0.03) & zone & ~old_mask
+def _lifted_band(lift: np.ndarray, old_mask: np.ndarray, zone: np.ndarray) -> np.ndarray:
+    """Where ``lift`` (``contact_lift``'s divisor) lifts the floor by 3% or more, smoothed (a
+    grainy floor with no shadow does not speckle the mask), in ``zone``: the part of the
+    contact band shown in the mask view as old shadow."""
+    return (cv2.GaussianBlur(1.0 - lift, (0, 0), 4.0) > 0.03) & zone & ~old_mask
 
 
 @dataclass
 class OldShadow:
     """The old product's shadow as found: ``mask`` (shown in the mask view, removed), the
     ``light`` fitted to it, and ``detected``, the part the detector itself found (the rest of
-    the mask is where only the fitted model says there is shadow)."""
+    the mask is where only the fitted model says there is shadow); ``lift``, the contact
+    band's divisor (``contact_lift``), handed to ``relight`` so it is computed once."""
 
     mask: np.ndarray
     light: Light
     detected: np.ndarray
+    lift: np.ndarray | None = None
 
 
 def _explained(model: np.ndarray, ratio: np.ndarray) -> np.ndarray:
@@ -557,19 +558,20 @@ def find_old_shadow(scene: np.ndarray, old_mask: np.ndarray, margin: int = 6, ma
         return OldShadow(det, light, det)
     zone = _shadow_zone(old_mask, b, reach=1.2)
     # the contact band along the base (``contact_lift``): lifted whatever the fit says
-    band = _lifted_band(scene, old_mask, zone)
+    lift = contact_lift(scene, old_mask)
+    band = _lifted_band(lift, old_mask, zone)
     if not det.any() or light.strength >= 0.8:
-        return OldShadow((det | band) & ~old_mask, light, det)
+        return OldShadow((det | band) & ~old_mask, light, det, lift)
     ratio, spread = maps
     model = object_shadow(old_mask.astype(np.float32), light)
     extra = (model < 0.97) & (spread < 0.12) & _explained(model, ratio) & zone
-    return OldShadow((det | extra | band) & ~old_mask, light, det)
+    return OldShadow((det | extra | band) & ~old_mask, light, det, lift)
 
 
 def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, light: Light,
             ratio: np.ndarray, detected: np.ndarray | None = None, left: float = 0.9,
-            overshoot: float | None = None, contact: float = CONTACT_LIFT
-            ) -> tuple[np.ndarray, np.ndarray]:
+            overshoot: float | None = None, contact: float = CONTACT_LIFT,
+            band_lift: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Divide the old product's shadow out of ``scene`` inside ``shadow_mask`` (feathered).
 
     The divisor is the old silhouette's contact and cast shadow under ``light``, bounded by
@@ -594,7 +596,8 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
 
     The contact band along the old product's base (inside ``shadow_mask``) may also be divided
     by a contact shadow of strength ``contact`` (``contact_lift``; 0 = off), bounded by the
-    floor beside the product instead of the ratio; the larger lift wins.
+    floor beside the product instead of the ratio; the larger lift wins. ``band_lift``: that
+    divisor when already computed (``OldShadow.lift``, at the default ``contact``).
 
     Returns (relit HxWx3 uint8, what to fill): those deep pixels, and the mask's pixels the
     fitted shadow does not cover at all (painted by the user beyond it)."""
@@ -618,7 +621,7 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     div = 1.0 - w * (1.0 - div)
     # the contact band: lifted by the contact shadow itself, bounded by the floor beside it,
     # not by the ratio (which reads ~1 under a wide product); the more lift of the two wins
-    dc = contact_lift(scene, old_mask, contact)
+    dc = band_lift if band_lift is not None else contact_lift(scene, old_mask, contact)
     band = shadow_mask & (dc < 1.0)
     if band.any():
         wc = np.clip(cv2.GaussianBlur(band.astype(np.float32), (0, 0), 1.5), 0, 1)

@@ -555,6 +555,10 @@ def test_contact_shadow_under_a_table_is_lifted():
         maps = sh.shade_maps(scene, old)
         found = sh.find_old_shadow(scene, old, 6, maps=maps)
         relit, fill = sh.relight(scene, old, found.mask, found.light, maps[0], found.detected)
+        # the band's divisor found with the shadow (what the pipeline hands on) is the same
+        again, _ = sh.relight(scene, old, found.mask, found.light, maps[0], found.detected,
+                              band_lift=found.lift)
+        assert np.array_equal(again, relit)
         shade = sh.contact_shadow(old.shape, sh.bbox(old), 0.5)
         region = (shade < 0.85) & ~dilate(old, 3)
         assert region.sum() > 800, seed
