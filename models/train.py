@@ -391,6 +391,71 @@ def _train_edgeconnect(args, pool, out, log_dir) -> dict:
     return res
 
 
+class _RingBatch:
+    """One training batch of the inpainting stage, as numpy arrays, built exactly as a staging
+    job runs a model (``fill_plate``): the classical prior (``kind``: Telea or line-guided
+    Telea) fills the whole hole, the part deep under the new product keeps that fill as context,
+    and the model fills the visible ring (a residual model starting from that fill there).
+    Returns (truth, model input image, grey, edges, ring mask, {lambda: boundary weights}); the
+    boundary weights are the whole hole's: distance to the *known background*, the seam that
+    shows, not the ring's inner edge under the product. Picklable, for worker processes."""
+
+    def __init__(self, pool: InpaintPool, kind: str, sigma: float):
+        self.pool, self.kind, self.sigma = pool, kind, sigma
+
+    def __call__(self, idx, lams) -> tuple:
+        imgs, _, holes = self.pool.take(idx)
+        hidden = self.pool.take_hidden(idx)
+        pri = np.stack([ec.classical_prior(i, h, self.kind) for i, h in zip(imgs, holes)])
+        xin = np.where(holes[..., None], pri, imgs)
+        rings = holes & ~hidden
+        grey = np.stack([ec.to_gray(i) for i in xin])
+        e = np.stack([ec.canny(gr) for gr in grey]).astype(np.float32)
+        ws = {k: self.pool.take_weights(idx, k, self.sigma)[:, None] for k in lams}
+        return (np.ascontiguousarray(imgs), xin, grey[:, None], e[:, None],
+                rings[:, None].astype(np.float32), ws)
+
+
+def _to_dev(batch: tuple, dev: torch.device) -> tuple:
+    """A ``_RingBatch`` (numpy, or tensors from a loader) as float tensors on ``dev``."""
+    conv = lambda a: torch.as_tensor(a).to(dev, non_blocking=True)  # noqa: E731
+    imgs, xin, grey, e, rings, ws = batch
+    return (_t(np.asarray(imgs)).to(dev) if isinstance(imgs, np.ndarray)
+            else imgs.to(dev, non_blocking=True).permute(0, 3, 1, 2).float() / 255.0,
+            _t(np.asarray(xin)).to(dev) if isinstance(xin, np.ndarray)
+            else xin.to(dev, non_blocking=True).permute(0, 3, 1, 2).float() / 255.0,
+            conv(grey), conv(e), conv(rings), {k: conv(w) for k, w in ws.items()})
+
+
+class _Steps(torch.utils.data.Dataset):
+    """Map-style view for ``DataLoader``: the sampler hands over each step's batch indices."""
+
+    def __init__(self, make: _RingBatch, lams):
+        self.make, self.lams = make, lams
+
+    def __getitem__(self, per_seed):
+        return {s: self.make(idx, self.lams) for s, idx in per_seed.items()}
+
+
+def _prefetch(make: _RingBatch, plan, lams, workers: int, dev: torch.device):
+    """Iterator of per-seed batches in ``plan``'s order. ``workers`` <= 1 builds each when it is
+    asked for, in this process; more start that many worker processes (spawned: OpenCV and OpenMP thread pools do not survive a fork) that build batches ahead
+    (in order, so the batch stream is the same either way)."""
+    if workers <= 1:
+        return ({s: make(idx, lams) for s, idx in per_seed.items()} for per_seed in plan)
+    loader = torch.utils.data.DataLoader(
+        _Steps(make, lams), batch_size=None, sampler=plan, num_workers=workers,
+        prefetch_factor=4, multiprocessing_context="spawn", pin_memory=dev.type == "cuda",
+        worker_init_fn=_quiet_worker)
+    return iter(loader)
+
+
+def _quiet_worker(_):
+    import cv2
+
+    cv2.setNumThreads(1)  # each worker one core: the workers share the machine
+
+
 def _copy_args(args, **kw):
     import argparse
 
@@ -457,39 +522,26 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                 return G(torch.cat([x * (1 - m) + prior * m, edges, m], 1)).float()
             return G(torch.cat([x * (1 - m) + m, edges], 1)).float()
 
+    make = _RingBatch(pool, prior_kind, sig)
+
     def inputs(idx, lam_w):
-        """(truth, model input image, grey, edges, mask, {lam: weight map}) of one batch,
-        built exactly as a staging job runs a model (``fill_plate``): the classical prior
-        (``prior_kind``: Telea or line-guided Telea) fills the whole hole, the part deep under
-        the new product keeps that fill as context, and the model fills the visible ring (a
-        residual model starting from that fill there). The
-        boundary weights are the whole hole's: distance to the *known background*, the seam
-        that shows, not the ring's inner edge under the product."""
-        imgs, _, holes = pool.take(idx)
-        hidden = pool.take_hidden(idx)
-        x = _t(imgs).to(dev)
-        pri = np.stack([ec.classical_prior(i, h, prior_kind)
-                        for i, h in zip(imgs, holes)])
-        xin = np.where(holes[..., None], pri, imgs)
-        rings = holes & ~hidden
-        grey = np.stack([ec.to_gray(i) for i in xin])
-        e = np.stack([ec.canny(gr) for gr in grey]).astype(np.float32)
-        ws = {k: torch.from_numpy(pool.take_weights(idx, k, sig))[:, None].to(dev)
-              for k in lam_w}
-        return (x, _t(xin).to(dev), torch.from_numpy(grey)[:, None].to(dev),
-                torch.from_numpy(e)[:, None].to(dev), _m(rings).to(dev), ws)
+        """``_RingBatch`` of one batch, as tensors on the training device."""
+        return _to_dev(make(idx, lam_w), dev)
+
+    lams = sorted({lam if v == "weighted" else 0.0 for _, v, *_ in runs})
+    # one batch per seed and step, drawn in order from each seed's stream; with --workers > 1
+    # they are built ahead in worker processes (the classical prior is CPU work that would
+    # otherwise leave a GPU idle), else here, as they are needed
+    plan = ({s: pool.batch(rngs[s], args.batch) for s in seeds} for _ in iter(int, 1))
+    batches = _prefetch(make, plan, lams, getattr(args, "workers", 1), dev)
 
     def step_fn(step):
         parts = {}
-        batches = {s: pool.batch(rngs[s], args.batch) for s in seeds}
-        lams = sorted({lam if v == "weighted" else 0.0 for _, v, *_ in runs})
-        data = {}
+        data = {s: _to_dev(b, dev) for s, b in next(batches).items()}
         for s, v, G, D, og, od, ema in runs:
             for group in og.param_groups:  # cosine decay; stateless, so resume keeps it
                 group["lr"] = args.lr * lr_at(step)
-            if s not in data:  # the variants of a seed share the batch
-                data[s] = inputs(batches[s], lams)
-            x, xin, g, e, m, ws = data[s]
+            x, xin, g, e, m, ws = data[s]  # the variants of a seed share the batch
             w = ws[lam if v == "weighted" else 0.0]
             if ema.updates == 0 and step > 0:  # resumed: the warm-up is long over
                 ema.updates = step
