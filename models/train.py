@@ -418,12 +418,12 @@ class _RingBatch:
 
 def _to_dev(batch: tuple, dev: torch.device) -> tuple:
     """A ``_RingBatch`` (numpy, or tensors from a loader) as float tensors on ``dev``."""
-    conv = lambda a: torch.as_tensor(a).to(dev, non_blocking=True)  # noqa: E731
+    conv = lambda a: torch.as_tensor(a).to(dev)  # noqa: E731
     imgs, xin, grey, e, rings, ws = batch
     return (_t(np.asarray(imgs)).to(dev) if isinstance(imgs, np.ndarray)
-            else imgs.to(dev, non_blocking=True).permute(0, 3, 1, 2).float() / 255.0,
+            else imgs.to(dev).permute(0, 3, 1, 2).float() / 255.0,
             _t(np.asarray(xin)).to(dev) if isinstance(xin, np.ndarray)
-            else xin.to(dev, non_blocking=True).permute(0, 3, 1, 2).float() / 255.0,
+            else xin.to(dev).permute(0, 3, 1, 2).float() / 255.0,
             conv(grey), conv(e), conv(rings), {k: conv(w) for k, w in ws.items()})
 
 
@@ -445,9 +445,17 @@ def _prefetch(make: _RingBatch, plan, lams, workers: int, dev: torch.device):
         return ({s: make(idx, lams) for s, idx in per_seed.items()} for per_seed in plan)
     loader = torch.utils.data.DataLoader(
         _Steps(make, lams), batch_size=None, sampler=plan, num_workers=workers,
-        prefetch_factor=4, multiprocessing_context="spawn", pin_memory=dev.type == "cuda",
+        prefetch_factor=4, multiprocessing_context="spawn",
         worker_init_fn=_quiet_worker)
-    return iter(loader)
+
+    def batches():
+        it = iter(loader)
+        try:
+            yield from it
+        finally:  # close() after training: the workers stop before the interpreter does
+            getattr(it, "_shutdown_workers", lambda: None)()
+
+    return batches()
 
 
 def _quiet_worker(_):
@@ -609,6 +617,10 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                       "perceptual_style": "off: no VGG19 weights offline"})
         path = save(ema.model.cpu(), out / fname, meta)
         results[f"{key}_seed{s}"] = {"weights": str(path), "wall_s": wall}
+    try:  # after saving: a data worker that dies while stopping must not cost the weights
+        batches.close()
+    except Exception as err:  # noqa: BLE001
+        tqdm.write(f"note: stopping the data workers: {err}")
     return results
 
 
