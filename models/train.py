@@ -417,14 +417,14 @@ class _RingBatch:
 
 
 def _to_dev(batch: tuple, dev: torch.device) -> tuple:
-    """A ``_RingBatch`` (numpy, or tensors from a loader) as float tensors on ``dev``."""
+    """A ``_RingBatch`` (numpy, or tensors from a loader) as float tensors on ``dev``: one
+    conversion for both, so a batch built in a worker equals one built inline, bit for bit
+    (the images travel as uint8 and become [0, 1] floats on the device)."""
     conv = lambda a: torch.as_tensor(a).to(dev)  # noqa: E731
+    rgb = lambda a: conv(a).permute(0, 3, 1, 2).float() / 255.0  # noqa: E731
     imgs, xin, grey, e, rings, ws = batch
-    return (_t(np.asarray(imgs)).to(dev) if isinstance(imgs, np.ndarray)
-            else imgs.to(dev).permute(0, 3, 1, 2).float() / 255.0,
-            _t(np.asarray(xin)).to(dev) if isinstance(xin, np.ndarray)
-            else xin.to(dev).permute(0, 3, 1, 2).float() / 255.0,
-            conv(grey), conv(e), conv(rings), {k: conv(w) for k, w in ws.items()})
+    return (rgb(imgs), rgb(xin), conv(grey), conv(e), conv(rings),
+            {k: conv(w) for k, w in ws.items()})
 
 
 class _Steps(torch.utils.data.Dataset):
@@ -447,6 +447,8 @@ def _prefetch(make: _RingBatch, plan, lams, workers: int, dev: torch.device):
         _Steps(make, lams), batch_size=None, sampler=plan, num_workers=workers,
         prefetch_factor=4, multiprocessing_context="spawn",
         worker_init_fn=_quiet_worker)
+    # (each worker computes the boundary weights of the hole bank itself, in parallel:
+    # cached here, they would be pickled into every worker, 130 MB per lambda at 2,000 holes)
 
     def batches():
         it = iter(loader)
@@ -601,7 +603,11 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
         return _grid(rows)
 
     name = "inpaint" if len(runs) > 1 else f"inpaint_{runs[0][1]}"
-    wall = _loop(args, name, log_dir, modules, step_fn, sample_fn)
+    try:
+        wall = _loop(args, name, log_dir, modules, step_fn, sample_fn)
+    except BaseException:  # stopped or failed: no data worker outlives the run
+        batches.close()
+        raise
     results = {}
     for s, v, G, D, og, od, ema in runs:
         key = f"inpaint_{v}"

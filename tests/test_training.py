@@ -280,7 +280,7 @@ def test_batches_built_in_worker_processes_match_the_inline_ones():
     prior is CPU work that would leave a GPU idle). They arrive in the plan's order and equal,
     bit for bit, the batches built inline, boundary weights included."""
     from models.data import InpaintPool
-    from models.train import _prefetch, _RingBatch
+    from models.train import _prefetch, _RingBatch, _to_dev
 
     pool = InpaintPool(None, 64, crops=8, masks=8, data="real", seed=0)
     make = _RingBatch(pool, "lines", 4.0)
@@ -289,13 +289,37 @@ def test_batches_built_in_worker_processes_match_the_inline_ones():
         rng = np.random.default_rng(seed)
         return ({0: pool.batch(rng, 3)} for _ in range(5))
 
-    inline = list(_prefetch(make, plan(1), [0.0, 4.0], 1, torch.device("cpu")))
-    ahead = list(_prefetch(make, plan(1), [0.0, 4.0], 2, torch.device("cpu")))
+    cpu = torch.device("cpu")
+    inline = [_to_dev(b[0], cpu) for b in _prefetch(make, plan(1), [0.0, 4.0], 1, cpu)]
+    ahead = [_to_dev(b[0], cpu) for b in _prefetch(make, plan(1), [0.0, 4.0], 2, cpu)]
     assert len(inline) == len(ahead) == 5
     for a, b in zip(inline, ahead):
-        for x, y in zip(a[0][:5], b[0][:5]):
-            assert np.array_equal(np.asarray(x), y.numpy())
+        for x, y in zip(a[:5], b[:5]):
+            assert x.dtype == y.dtype == torch.float32 and torch.equal(x, y)
+        assert a[0].shape == (3, 3, 64, 64) and 0 <= float(a[0].min()) and float(a[0].max()) <= 1
         for lam in (0.0, 4.0):
-            assert np.array_equal(a[0][5][lam], b[0][5][lam].numpy())
+            assert torch.equal(a[5][lam], b[5][lam])
     # consecutive batches differ (the stream advances: a worker did not repeat one)
-    assert not np.array_equal(inline[0][0][1], inline[1][0][1])
+    assert not torch.equal(inline[0][1], inline[1][1])
+
+
+def test_training_with_worker_processes_saves_and_stops_them(tmp_path, settings_env,
+                                                             tiny_weights):
+    """A short run with ``--workers 2`` writes its weights and leaves no worker running."""
+    import multiprocessing
+
+    from models.weights_io import save
+    from stager.cli import main
+
+    init = tmp_path / "init"
+    shutil.copytree(tiny_weights, init)
+    torch.manual_seed(0)
+    g = ec.InpaintGenerator(4, 1, prior="telea")
+    save(g, init / WEIGHT_FILES["inpaint_weighted"], {"config": g.config, "steps": 0})
+    out = tmp_path / "out"
+    assert main(["train", "edgeconnect", "--stage", "inpaint", "--data", "real", "--init",
+                 str(init), "--out", str(out), "--log-dir", str(tmp_path / "log"),
+                 "--steps", "3", "--res", "64", "--batch", "2", "--crops", "6", "--holes", "6",
+                 "--variants", "weighted", "--adv-weight", "0", "--workers", "2"]) == 0
+    assert read_meta(out / WEIGHT_FILES["inpaint_weighted"])["steps"] == 3
+    assert not [p for p in multiprocessing.active_children() if p.is_alive()]
