@@ -642,3 +642,29 @@ def test_contact_lift_under_a_product_as_wide_as_the_frame():
     assert err(relit) < 0.3 * err(scene), (err(relit), err(scene))
     rows = cv2.GaussianBlur(sh._luma(relit), (0, 0), 2)[:, 150:360].mean(1)
     assert np.abs(np.diff(rows[395:440])).max() < 4  # no step below the legs
+
+
+def test_shade_model_relight_leaves_no_bright_patch_where_it_used_to(catalog):
+    """With the shade model reading (the default), a detected shadow pixel is lit at most 5%
+    above its reference and only what stays under 0.8 of it is divided by its measured shade.
+    At 10% and 0.9, these three default-catalog scenes came out with a faint bright patch
+    (283-1,255 px lit 8% above the empty room in the old-shadow region); now none has one, and
+    the old shadow is still removed (the region closer to the empty room than the scene)."""
+    from stager.backends import get_backend
+
+    assert sh.shade_model() is not None  # the shipped reader, on by default
+    telea = get_backend("telea")
+    for sid in ("s0147", "s0080", "s0216"):
+        bg, old = catalog.scene_background(sid), catalog.scene_mask(sid)
+        scene = catalog.scene_image(sid)
+        maps = sh.shade_maps(scene, old)
+        found = sh.find_old_shadow(scene, old, 6, maps=maps)
+        relit, fill = sh.relight(scene, old, found.mask, found.light, maps[0], found.detected,
+                                 band_lift=found.lift)
+        out = telea(relit, dilate(old, 6) | fill).astype(np.float32)
+        truth = bg.astype(np.float32)
+        region = dilate(found.mask | found.detected, 3) & ~dilate(old, 6)
+        bright = ((out.mean(-1) > 1.08 * truth.mean(-1) + 2) & region).sum()
+        assert bright <= 200, (sid, bright)
+        err = lambda img: float(np.abs(img - truth).mean(-1)[region].mean())  # noqa: E731
+        assert err(out) < 0.6 * err(scene.astype(np.float32)), sid
