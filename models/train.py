@@ -439,8 +439,9 @@ class _Steps(torch.utils.data.Dataset):
 
 def _prefetch(make: _RingBatch, plan, lams, workers: int, dev: torch.device):
     """Iterator of per-seed batches in ``plan``'s order. ``workers`` <= 1 builds each when it is
-    asked for, in this process; more start that many worker processes (spawned: OpenCV and OpenMP thread pools do not survive a fork) that build batches ahead
-    (in order, so the batch stream is the same either way)."""
+    asked for, in this process; more start that many worker processes (spawned: OpenCV's and
+    OpenMP's thread pools do not survive a fork) that build batches ahead, in order, so the
+    batch stream is the same either way."""
     if workers <= 1:
         return ({s: make(idx, lams) for s, idx in per_seed.items()} for per_seed in plan)
     loader = torch.utils.data.DataLoader(

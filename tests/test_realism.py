@@ -666,5 +666,7 @@ def test_shade_model_relight_leaves_no_bright_patch_where_it_used_to(catalog):
         region = dilate(found.mask | found.detected, 3) & ~dilate(old, 6)
         bright = ((out.mean(-1) > 1.08 * truth.mean(-1) + 2) & region).sum()
         assert bright <= 200, (sid, bright)
-        err = lambda img: float(np.abs(img - truth).mean(-1)[region].mean())  # noqa: E731
+        def err(img, truth=truth, region=region):
+            return float(np.abs(img - truth).mean(-1)[region].mean())
+
         assert err(out) < 0.6 * err(scene.astype(np.float32)), sid
