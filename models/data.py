@@ -150,16 +150,45 @@ def _chunks(crops: int, masks: int, k: int) -> list[tuple[int, int]]:
     return [(crops // k + (i < crops % k), masks // k + (i < masks % k)) for i in range(k)]
 
 
+MIX_SHARES = {"mix": {"catalog": 0.45, "real": 0.4, "texture": 0.15},
+              "catalog": {"catalog": 1.0}, "real": {"real": 1.0}}
+
+
+def parse_shares(text: str | None, data: str = "mix") -> dict[str, float] | None:
+    """``catalog=0.3,real=0.55,texture=0.15`` -> the mix's shares (normalised to sum 1); a
+    source the data choice does not read, an unknown name or a negative share is an error."""
+    if not text:
+        return None
+    allowed = set(MIX_SHARES[data]) | ({"texture"} if data == "mix" else set())
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, val = part.partition("=")
+        name = name.strip()
+        try:
+            v = float(val)
+        except ValueError:
+            v = -1.0
+        if not sep or name not in allowed or v < 0:
+            raise ValueError(f"--shares {text!r}: expected name=share with names from "
+                             f"{sorted(allowed)} and shares >= 0")
+        out[name] = v
+    total = sum(out.values())
+    if total <= 0:
+        raise ValueError(f"--shares {text!r}: the shares sum to zero")
+    return {k: v / total for k, v in out.items()}
+
+
 def _build_chunk(job, catalog: Catalog | None = None, progress=None):
     """Crops, edges and holes for one chunk (a separate process when building in parallel)."""
     from stager import gaps
     from stager.catalog import open_catalog
     from .edgeconnect import canny, to_gray
 
-    root, data, res, crops, masks, seed = job
+    root, data, res, crops, masks, seed, shares = job
     rng = np.random.default_rng(seed)
+    share = dict(shares) if shares else MIX_SHARES[data]
     sources: dict[str, list[np.ndarray]] = {"catalog": [], "real": [], "texture": []}
-    if data in ("mix", "catalog"):
+    if share.get("catalog", 0) > 0:
         if catalog is None and root is not None:
             catalog = open_catalog(Path(root), build=False)
         if catalog is None:
@@ -167,11 +196,9 @@ def _build_chunk(job, catalog: Catalog | None = None, progress=None):
         sources["catalog"] = catalog_images(catalog, "train")
         if not sources["catalog"]:
             raise ValueError("the catalog has no training images: build or import scenes")
-    if data in ("mix", "real"):
+    if share.get("real", 0) > 0:
         sources["real"] = list(gaps.real_photos("train").values())
-    share = {"mix": {"catalog": 0.45, "real": 0.4, "texture": 0.15},
-             "catalog": {"catalog": 1.0}, "real": {"real": 1.0}}[data]
-    names = [k for k in share if k == "texture" or sources[k]]
+    names = [k for k in share if share[k] > 0 and (k == "texture" or sources[k])]
     p = np.array([share[k] for k in names])
     p /= p.sum()
     counts = dict.fromkeys(names, 0)
@@ -211,9 +238,10 @@ class InpaintPool:
     """
 
     def __init__(self, catalog: Catalog | None, res: int, crops: int = 3000, masks: int = 1000,
-                 data: str = "mix", seed: int = 0, progress=None, workers: int = 1):
+                 data: str = "mix", seed: int = 0, progress=None, workers: int = 1,
+                 shares: dict[str, float] | None = None):
         self.counts: dict[str, int] = {}
-        jobs = [(data, res, n, m, seed * 1009 + k)
+        jobs = [(data, res, n, m, seed * 1009 + k, shares)
                 for k, (n, m) in enumerate(_chunks(crops, masks, max(1, workers)))]
         catalog_root = str(catalog.root) if catalog is not None else None
         if workers > 1:

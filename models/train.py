@@ -164,8 +164,11 @@ def train(args) -> dict:
                          rooms=getattr(args, "rooms", 0.0),
                          shadowless=getattr(args, "shadowless", 0.0))
     elif args.model == "edgeconnect":
+        from .data import parse_shares
+
         pool = InpaintPool(catalog, args.res, args.crops, args.holes, args.data, args.seed,
-                           progress=progress, workers=args.workers)
+                           progress=progress, workers=args.workers,
+                           shares=parse_shares(getattr(args, "shares", None), args.data))
     else:
         pool = PairPool(catalog, args.pairs, args.res, args.seed, progress=progress)
     bar.close()

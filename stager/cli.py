@@ -219,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", choices=["mix", "catalog", "real"], default="mix",
                    help="edgeconnect: mix = catalog + real photos + textures; catalog = the "
                         "current catalog with imported scenes")
+    t.add_argument("--shares", default=None,
+                   help="edgeconnect: the sources' shares of the crops, e.g. "
+                        "catalog=0.3,real=0.55,texture=0.15 (default for mix: 0.45/0.4/0.15)")
     t.add_argument("--log-dir", default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--seeds", default=None, help="edgeconnect: several seeds trained together, "

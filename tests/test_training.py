@@ -323,3 +323,24 @@ def test_training_with_worker_processes_saves_and_stops_them(tmp_path, settings_
                  "--variants", "weighted", "--adv-weight", "0", "--workers", "2"]) == 0
     assert read_meta(out / WEIGHT_FILES["inpaint_weighted"])["steps"] == 3
     assert not [p for p in multiprocessing.active_children() if p.is_alive()]
+
+
+def test_pool_shares_set_the_sources_of_the_crops():
+    """--shares decides which sources the crops come from and in what proportion; a name the
+    data choice does not read is refused."""
+    from models.data import InpaintPool, parse_shares
+
+    assert parse_shares("real=1,texture=3") == {"real": 0.25, "texture": 0.75}
+    assert parse_shares(None) is None
+    for bad in ("real=1,wood=1", "real=-1", "real", "catalog=0,real=0"):
+        with pytest.raises(ValueError):
+            parse_shares(bad)
+    with pytest.raises(ValueError):
+        parse_shares("texture=1", data="real")
+    pool = InpaintPool(None, 32, crops=60, masks=2, data="mix", seed=0,
+                       shares=parse_shares("real=1,texture=3"))
+    assert set(pool.counts) == {"real", "texture"} and sum(pool.counts.values()) == 60
+    assert 30 <= pool.counts["texture"] <= 57  # 45 expected
+    only = InpaintPool(None, 32, crops=20, masks=2, data="mix", seed=0,
+                       shares=parse_shares("texture=1"))
+    assert only.counts == {"texture": 20}
