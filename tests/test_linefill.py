@@ -93,6 +93,41 @@ def test_a_hidden_rug_corner_is_completed_where_its_two_edges_meet():
     assert _err(out, clean, hole) < 0.8 * _err(tel, clean, hole)
 
 
+def _striped_room_with_rug(seed: int = 2) -> np.ndarray:
+    """A striped wall over a floor (its foot at y 200) and a rug whose back edge is at y 215."""
+    rng = np.random.default_rng(seed)
+    clean = np.zeros((400, 400, 3), np.float32)
+    clean[:200] = (170, 180, 205)
+    clean[:200, (np.arange(400) // 12) % 2 == 1] = (145, 155, 185)  # the wallpaper's stripes
+    clean[200:] = (140, 130, 120)
+    clean[215:390, 40:280] = (60, 110, 50)  # the rug's border
+    clean[221:384, 46:274] = (80, 150, 70)
+    return np.clip(clean + rng.normal(0, 2, clean.shape) + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_a_wall_stripe_does_not_turn_a_corner_with_the_rug_below_the_wall_foot():
+    """A stripe of the wallpaper comes down into the hole, and the wall's foot is carried
+    through it: the stripe ends there. It must not meet the rug's edge as a hidden corner (that
+    painted the rug up to the wall, session 15's walkthrough), so the floor between the wall's
+    foot and the rug keeps the floor's colour."""
+    clean = _striped_room_with_rug()
+    hole = np.zeros(clean.shape[:2], bool)
+    hole[197:300, 150:300] = True
+    scene = clean.copy()
+    scene[hole] = (230, 230, 225)  # a pale old table
+    found = linefill.find_crossings(scene, hole)
+    foot = [c for c in found if not c.stops and abs(c.direction[0]) > 0.99]
+    assert foot and all(abs(c.entry[1] - 199.5) < 3 for c in foot)  # the wall's foot is kept
+    for c in found:  # no corner's arm crosses the wall's foot
+        if c.stops:
+            y0, y1 = c.entry[1], c.entry[1] + c.direction[1] * c.length
+            assert min(y0, y1) > 201 or max(y0, y1) < 199, (c.entry, c.direction, c.length)
+    out = linefill.fill(scene, hole)
+    strip = np.zeros_like(hole)
+    strip[203:213, 160:270] = True  # floor between the wall's foot and the rug, in the hole
+    assert _err(out, clean, strip) < 10.0
+
+
 def test_lines_backend_is_a_labelled_classical_tier_and_the_prior_is_a_setting(settings_env):
     from stager.backends import COPY_PASTE, get_backend
     from stager.config import load_settings
