@@ -183,15 +183,6 @@ def _photo_files() -> dict[str, Path]:
             files["grace_hopper"] = p
     except ImportError:
         pass
-    import importlib.util
-
-    spec = importlib.util.find_spec("gradio")  # located, not imported (that takes seconds)
-    if spec is not None and spec.submodule_search_locations:
-        d = Path(list(spec.submodule_search_locations)[0])
-        for rel in ("media_assets/images/cheetah.jpg", "media_assets/images/tower.jpg",
-                    "media_assets/images/groot.jpeg", "test_data/cheetah2.jpg"):
-            if (d / rel).is_file():
-                files["gradio_" + Path(rel).stem] = d / rel
     return files
 
 
