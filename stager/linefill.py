@@ -184,11 +184,15 @@ def _in_hole(hole, p, d, length) -> bool:
 
 
 def _on_line(p, d, c: Crossing, tol: float = 3.0) -> bool:
-    """Ray ``p``, ``d`` runs along crossing ``c`` (parallel, within ``tol`` px of its line)."""
+    """Ray ``p``, ``d`` starts on crossing ``c`` and runs along it (parallel, within ``tol`` px
+    of its line, where it enters or leaves the hole): the same line found from its far end.
+    The same line met again in another part of the hole is not it."""
     if abs(abs(float(d @ c.direction)) - 1.0) > 2e-3:
         return False
     off = p - c.entry
-    return abs(off[0] * c.direction[1] - off[1] * c.direction[0]) < tol
+    along = float(off @ c.direction)
+    return (abs(off[0] * c.direction[1] - off[1] * c.direction[0]) < tol
+            and -tol <= along <= c.length + tol)
 
 
 def _cuts(p, d, length: float, c: Crossing) -> bool:
@@ -209,7 +213,10 @@ def _junctions(image, hole, ends, full: list[Crossing] = ()) -> list[Crossing]:
     hidden corner: an L), each invented arm no longer than the line seen leading into it.
     A line already carried through (in ``full``, found from its other end) is not an arm, and
     no arm may cross a carried line: a wall's stripe that comes down into the hole ends at
-    the wall's foot, it does not turn a corner with the rug's edge on the floor below.
+    the wall's foot, it does not turn a corner with the rug's edge on the floor below. (A
+    wall's foot that runs just outside the hole is not carried, so it stops no arm; there
+    Telea's fill of the floor from the wall above is the larger error. Requiring both arms
+    to part the same two colours cost the catalog 0.0005 gap L1: plank tones.)
     (Lines stopped where they meet a crossing line, T-junctions, measured worse on the
     catalog: 8.3% below Telea with them and the corners, 10.2% with the corners alone.)"""
     out: list[Crossing] = []
@@ -226,8 +233,8 @@ def _junctions(image, hole, ends, full: list[Crossing] = ()) -> list[Crossing]:
             s = (off[0] * e[1] - off[1] * e[0]) / den
             t = (off[0] * d[1] - off[1] * d[0]) / den
             # each invented arm no longer than the line seen leading into it
-            if 2.0 < s <= ARM_RATIO * ends[i][2] and 2.0 < t <= ARM_RATIO * ends[j][2] and not any(
-                    _cuts(p, d, s, c) or _cuts(q, e, t, c) for c in full):
+            if (2.0 < s <= ARM_RATIO * ends[i][2] and 2.0 < t <= ARM_RATIO * ends[j][2]
+                    and not any(_cuts(p, d, s, c) or _cuts(q, e, t, c) for c in full)):
                 pairs.append((s + t, i, j, s, t))
     for _, i, j, s, t in sorted(pairs):
         if i in used or j in used:

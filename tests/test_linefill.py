@@ -128,6 +128,27 @@ def test_a_wall_stripe_does_not_turn_a_corner_with_the_rug_below_the_wall_foot()
     assert _err(out, clean, strip) < 10.0
 
 
+def test_corner_arm_geometry_against_a_carried_line():
+    """The two predicates behind the corner rule: a ray that starts where a carried line
+    enters or leaves the hole and runs along it is that line (not the same line met again
+    elsewhere); an arm that passes through a carried line is cut by it, one that stops at it
+    (the corner's own end) or misses its stretch is not."""
+    c = linefill.Crossing(np.array([100.0, 100.0]), np.array([1.0, 0.0]), 50.0,
+                          np.zeros(3, np.float32), np.zeros(3, np.float32))
+    right, left, down = np.array([1.0, 0.0]), np.array([-1.0, 0.0]), np.array([0.0, 1.0])
+    assert linefill._on_line(np.array([151.0, 101.0]), left, c)  # found from its far end
+    assert linefill._on_line(np.array([100.0, 99.0]), right, c)
+    assert not linefill._on_line(np.array([300.0, 100.0]), right, c)  # collinear, elsewhere
+    assert not linefill._on_line(np.array([150.0, 110.0]), left, c)  # parallel, 10 px off
+    assert not linefill._on_line(np.array([120.0, 100.0]), down, c)
+    assert linefill._cuts(np.array([120.0, 90.0]), down, 20.0, c)  # through it at 10 px
+    assert linefill._cuts(np.array([120.0, 110.0]), -down, 20.0, c)  # from below, too
+    assert linefill._cuts(np.array([120.0, 99.0]), down, 20.0, c)  # 1 px before it
+    assert not linefill._cuts(np.array([120.0, 90.0]), down, 11.0, c)  # its corner is there
+    assert not linefill._cuts(np.array([120.0, 90.0]), down, 8.0, c)  # stops short
+    assert not linefill._cuts(np.array([170.0, 90.0]), down, 20.0, c)  # beyond the stretch
+
+
 def test_lines_backend_is_a_labelled_classical_tier_and_the_prior_is_a_setting(settings_env):
     from stager.backends import COPY_PASTE, get_backend
     from stager.config import load_settings
