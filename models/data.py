@@ -160,6 +160,8 @@ def parse_shares(text: str | None, data: str = "mix") -> dict[str, float] | None
     if not text:
         return None
     allowed = set(MIX_SHARES[data]) | ({"texture"} if data == "mix" else set())
+    import math
+
     out: dict[str, float] = {}
     for part in text.split(","):
         name, sep, val = part.partition("=")
@@ -168,9 +170,9 @@ def parse_shares(text: str | None, data: str = "mix") -> dict[str, float] | None
             v = float(val)
         except ValueError:
             v = -1.0
-        if not sep or name not in allowed or v < 0:
+        if not sep or name not in allowed or not math.isfinite(v) or v < 0 or name in out:
             raise ValueError(f"--shares {text!r}: expected name=share with names from "
-                             f"{sorted(allowed)} and shares >= 0")
+                             f"{sorted(allowed)}, each once, and finite shares >= 0")
         out[name] = v
     total = sum(out.values())
     if total <= 0:
@@ -198,6 +200,9 @@ def _build_chunk(job, catalog: Catalog | None = None, progress=None):
             raise ValueError("the catalog has no training images: build or import scenes")
     if share.get("real", 0) > 0:
         sources["real"] = list(gaps.real_photos("train").values())
+        if not sources["real"] and shares:
+            raise ValueError("--shares gives real photos a share, but no bundled photos were "
+                             "found (scikit-image, scikit-learn and matplotlib ship them)")
     names = [k for k in share if share[k] > 0 and (k == "texture" or sources[k])]
     p = np.array([share[k] for k in names])
     p /= p.sum()

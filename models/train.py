@@ -146,8 +146,14 @@ def train(args) -> dict:
     np.random.seed(args.seed)
     out = Path(args.out)
     log_dir = Path(args.log_dir or f"runs/{args.model}")
-    catalog = open_catalog() if args.model in ("pix2pix", "diffusion") or \
-        (args.model == "edgeconnect" and args.data != "real") else None
+    shares = None
+    if args.model == "edgeconnect":
+        from .data import parse_shares
+
+        shares = parse_shares(getattr(args, "shares", None), args.data)  # before any build
+    catalog = open_catalog() if args.model in ("pix2pix", "diffusion") or (
+        args.model == "edgeconnect" and args.data != "real"
+        and (shares is None or shares.get("catalog", 0) > 0)) else None
     bar = tqdm(total=1, desc="preparing training data", leave=False)
 
     def progress(i, n):
@@ -164,11 +170,8 @@ def train(args) -> dict:
                          rooms=getattr(args, "rooms", 0.0),
                          shadowless=getattr(args, "shadowless", 0.0))
     elif args.model == "edgeconnect":
-        from .data import parse_shares
-
         pool = InpaintPool(catalog, args.res, args.crops, args.holes, args.data, args.seed,
-                           progress=progress, workers=args.workers,
-                           shares=parse_shares(getattr(args, "shares", None), args.data))
+                           progress=progress, workers=args.workers, shares=shares)
     else:
         pool = PairPool(catalog, args.pairs, args.res, args.seed, progress=progress)
     bar.close()
@@ -311,6 +314,8 @@ def _data_note(args, pool) -> str:
                    "(train split) + procedural textures",
             "catalog": "current catalog: default train split + imported scenes (4/5)",
             "real": "bundled real photos (train split)"}[args.data]
+    if getattr(args, "shares", None):
+        note += f" (--shares {args.shares})"
     return f"{note}; {pool.describe()}; self-supervised product-shaped gaps (stager.gaps)"
 
 

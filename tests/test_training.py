@@ -332,15 +332,40 @@ def test_pool_shares_set_the_sources_of_the_crops():
 
     assert parse_shares("real=1,texture=3") == {"real": 0.25, "texture": 0.75}
     assert parse_shares(None) is None
-    for bad in ("real=1,wood=1", "real=-1", "real", "catalog=0,real=0"):
+    for bad in ("real=1,wood=1", "real=-1", "real", "catalog=0,real=0", "real=nan",
+                "real=inf", "real=1,real=2"):
         with pytest.raises(ValueError):
             parse_shares(bad)
     with pytest.raises(ValueError):
         parse_shares("texture=1", data="real")
-    pool = InpaintPool(None, 32, crops=60, masks=2, data="mix", seed=0,
+    pool = InpaintPool(None, 32, crops=400, masks=2, data="mix", seed=0,
                        shares=parse_shares("real=1,texture=3"))
-    assert set(pool.counts) == {"real", "texture"} and sum(pool.counts.values()) == 60
-    assert 30 <= pool.counts["texture"] <= 57  # 45 expected
+    assert set(pool.counts) == {"real", "texture"} and sum(pool.counts.values()) == 400
+    assert 270 <= pool.counts["texture"] <= 330  # 300 expected; 50/50 or 40/60 falls outside
+    # the default shares and the same shares given explicitly draw the same pool
+    same = [InpaintPool(None, 32, crops=30, masks=4, data="real", seed=3, shares=sh)
+            for sh in (None, parse_shares("real=1", data="real"))]
+    assert np.array_equal(same[0].images, same[1].images)
+    assert np.array_equal(same[0].holes, same[1].holes)
     only = InpaintPool(None, 32, crops=20, masks=2, data="mix", seed=0,
                        shares=parse_shares("texture=1"))
     assert only.counts == {"texture": 20}
+
+
+def test_shares_without_the_catalog_never_open_or_build_one(tmp_path, settings_env,
+                                                            tiny_weights):
+    """``--shares real=1,texture=1`` trains without a catalog: none is built in an empty data
+    folder, and the weights' metadata names the shares."""
+    from stager.cli import main
+
+    settings_env(DATA_DIR=tmp_path / "nodata")
+    out = tmp_path / "w"
+    assert main(["train", "edgeconnect", "--stage", "inpaint", "--data", "mix", "--shares",
+                 "real=1,texture=1", "--init", str(tiny_weights), "--out", str(out),
+                 "--log-dir", str(tmp_path / "log"), "--steps", "2", "--res", "32",
+                 "--batch", "2", "--crops", "8", "--holes", "4", "--variants", "weighted",
+                 "--adv-weight", "0"]) == 0
+    assert not (tmp_path / "nodata" / "catalog").exists()
+    meta = read_meta(out / WEIGHT_FILES["inpaint_weighted"])
+    assert "--shares real=1,texture=1" in meta["data"] and "catalog" not in meta["data"].split(
+        ";")[1]
