@@ -428,7 +428,9 @@ def _to_dev(batch: tuple, dev: torch.device) -> tuple:
     """A ``_RingBatch`` (numpy, or tensors from a loader) as float tensors on ``dev``: one
     conversion for both, so a batch built in a worker equals one built inline, bit for bit
     (the images travel as uint8 and become [0, 1] floats on the device)."""
-    conv = lambda a: torch.as_tensor(a).to(dev)  # noqa: E731
+    # non_blocking: a loader's batches come in pinned memory on CUDA (copied while the GPU
+    # works); from numpy it is an ordinary copy
+    conv = lambda a: torch.as_tensor(a).to(dev, non_blocking=True)  # noqa: E731
     rgb = lambda a: conv(a).permute(0, 3, 1, 2).float() / 255.0  # noqa: E731
     imgs, xin, grey, e, rings, ws = batch
     return (rgb(imgs), rgb(xin), conv(grey), conv(e), conv(rings),
@@ -454,8 +456,12 @@ def _prefetch(make: _RingBatch, plan, lams, workers: int, dev: torch.device):
         return ({s: make(idx, lams) for s, idx in per_seed.items()} for per_seed in plan)
     loader = torch.utils.data.DataLoader(
         _Steps(make, lams), batch_size=None, sampler=plan, num_workers=workers,
-        prefetch_factor=4, multiprocessing_context="spawn",
+        prefetch_factor=4, multiprocessing_context="spawn", pin_memory=dev.type == "cuda",
         worker_init_fn=_quiet_worker)
+    # (pin_memory: a thread of this process takes each batch out of the workers' shared
+    # memory into page-locked memory, ahead of the step; without it the training loop does
+    # that itself. Session 14's run with it went at 9.5 steps/s, session 15's without it at
+    # 5.4 with GPU use under half: the likely cause, not yet re-timed on a GPU)
     # (each worker computes the boundary weights of the hole bank itself, in parallel:
     # cached here, they would be pickled into every worker, 130 MB per lambda at 2,000 holes)
 
