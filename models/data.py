@@ -16,6 +16,7 @@ free-form stroke mask instead. pix2pix pairs are whole scenes: the product on wh
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -156,12 +157,11 @@ MIX_SHARES = {"mix": {"catalog": 0.45, "real": 0.4, "texture": 0.15},
 
 def parse_shares(text: str | None, data: str = "mix") -> dict[str, float] | None:
     """``catalog=0.3,real=0.55,texture=0.15`` -> the mix's shares (normalised to sum 1); a
-    source the data choice does not read, an unknown name or a negative share is an error."""
+    source the data choice does not read, an unknown or repeated name, or a share that is
+    negative or not finite is an error."""
     if not text:
         return None
     allowed = set(MIX_SHARES[data]) | ({"texture"} if data == "mix" else set())
-    import math
-
     out: dict[str, float] = {}
     for part in text.split(","):
         name, sep, val = part.partition("=")
