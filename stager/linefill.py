@@ -37,7 +37,6 @@ CHECK = 10  # px beyond the exit that must lie on a known edge
 COLOUR_TOL = 28.0  # mean grey levels: the two sides of a line must match across the hole
 MAX_LINES = 32
 MARGIN = 40  # px along a line beyond the hole where it still separates the two sides
-ARM_RATIO = 1.0  # a corner's invented arm: at most this times the line seen leading into it
 
 
 @dataclass
@@ -233,7 +232,7 @@ def _junctions(image, hole, ends, full: list[Crossing] = ()) -> list[Crossing]:
             s = (off[0] * e[1] - off[1] * e[0]) / den
             t = (off[0] * d[1] - off[1] * d[0]) / den
             # each invented arm no longer than the line seen leading into it
-            if (2.0 < s <= ARM_RATIO * ends[i][2] and 2.0 < t <= ARM_RATIO * ends[j][2]
+            if (2.0 < s <= ends[i][2] and 2.0 < t <= ends[j][2]
                     and not any(_cuts(p, d, s, c) or _cuts(q, e, t, c) for c in full)):
                 pairs.append((s + t, i, j, s, t))
     for _, i, j, s, t in sorted(pairs):

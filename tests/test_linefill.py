@@ -111,10 +111,7 @@ def test_a_wall_stripe_does_not_turn_a_corner_with_the_rug_below_the_wall_foot()
     painted the rug up to the wall, session 15's walkthrough), so the floor between the wall's
     foot and the rug keeps the floor's colour."""
     clean = _striped_room_with_rug()
-    hole = np.zeros(clean.shape[:2], bool)
-    hole[197:300, 150:300] = True
-    scene = clean.copy()
-    scene[hole] = (230, 230, 225)  # a pale old table
+    scene, hole = _cut(clean, slice(197, 300), slice(150, 300), (230, 230, 225))  # a pale table
     found = linefill.find_crossings(scene, hole)
     foot = [c for c in found if not c.stops and abs(c.direction[0]) > 0.99]
     assert foot and all(abs(c.entry[1] - 199.5) < 3 for c in foot)  # the wall's foot is kept
