@@ -21,7 +21,6 @@ import argparse
 import hashlib
 
 import numpy as np
-
 from common import save, show
 
 
