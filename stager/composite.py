@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .images import ImageError, bbox, dilate
+from .images import ImageError, bbox, dilate, resize_rgba
 
 
 @dataclass
@@ -71,7 +71,8 @@ def place(product: np.ndarray, old_mask: np.ndarray, scale: float = 1.0,
         raise ImageError(f"the placed product ({nw}x{nh}) is larger than the scene ({W}x{H}): "
                          "lower the scale")
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    sprite = cv2.resize(np.ascontiguousarray(sprite), (nw, nh), interpolation=interp)
+    # premultiplied: no colour from under alpha 0 (the backdrop) fringes the edge
+    sprite = resize_rgba(np.ascontiguousarray(sprite), (nw, nh), interp)
     cx = (ob[0] + ob[2]) / 2 + offset[0] * bw
     bottom = ob[3] + offset[1] * bh
     x0, y0 = int(round(cx - nw / 2)), int(round(bottom - nh))

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -65,3 +66,31 @@ def test_paste_and_shadow():
     shaded = paste(apply_shade(img, object_shadow(pl.alpha, Light())), pl)
     below = shaded[pl.box[3] - 1, pl.box[2] + 2]
     assert below.mean() < 200 and np.array_equal(shaded[pl.mask], out[pl.mask])
+
+
+def test_downscaled_product_has_no_backdrop_fringe():
+    """A hard-edged red product whose removed backdrop (alpha 0) is still white underneath,
+    placed smaller than it was shot and pasted on a black floor: every edge pixel is a mix of
+    red and black only. A plain (straight-alpha) resize mixed the hidden white into the edge:
+    green up to ~100 on a product and floor with none."""
+    from stager.images import limit_side
+
+    p = np.full((90, 70, 4), 255, np.uint8)  # white backdrop, transparent
+    p[..., 3] = 0
+    disc = np.zeros((90, 70), np.uint8)
+    cv2.circle(disc, (35, 45), 30, 1, -1)  # hard-edged: round, so its box has backdrop
+    p[disc > 0, :3] = (200, 0, 0)
+    p[disc > 0, 3] = 255
+    old = np.zeros((120, 120), bool)
+    old[30:100, 40:80] = True  # the product is fitted at ~0.37x, edges partly covered
+    pl = place(p, old, scale=0.37 / 0.7)
+    edge = (pl.alpha > 0) & (pl.alpha < 1)
+    assert edge.sum() > 20
+    out = paste(np.zeros((120, 120, 3), np.uint8), pl)
+    assert out[..., 1].max() <= 1 and out[..., 2].max() <= 1
+    assert out[..., 0].max() >= 190  # the product itself is there, still red
+    # an RGBA upload downscaled on load: the same, before any placement
+    small = limit_side(p, 31)
+    vis = small[..., 3] > 0
+    assert ((small[..., 3] > 0) & (small[..., 3] < 255)).any()
+    assert small[vis][:, 1].max() <= 1 and small[vis][:, 0].min() >= 190
