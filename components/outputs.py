@@ -72,13 +72,21 @@ def run_all(state: Session, scale, dx, dy, flip, dilation, seed=0, progress=gr.P
 PREFERRED = ("edgeconnect", "diffusion", "edgeconnect_baseline", "lines", "telea", "pix2pix")
 
 
+def shown_output(state: Session) -> str | None:
+    """The output the user is looking at: the one clicked last, else the one the before/after
+    slider opens on (the method's own when there is one, ``PREFERRED``); None before a run."""
+    if state.selected in state.outputs:
+        return state.selected
+    return next((n for n in PREFERRED if n in state.outputs), next(iter(state.outputs), None))
+
+
 def _slider(state: Session, name: str | None = None):
-    """The before/after slider for output ``name`` (default: the method's own output when
-    there is one), labelled with the backend it shows."""
+    """The before/after slider for output ``name`` (default: ``shown_output``), labelled with
+    the backend it shows."""
     if not state.outputs:
         return gr.update(value=None, label="Before / after (composite vs output)")
     if name is None:
-        name = next((n for n in PREFERRED if n in state.outputs), next(iter(state.outputs)))
+        name = shown_output(state)
     label = get_backend(name).label
     return gr.update(value=(state.composite, state.outputs[name]),
                      label=f"Before / after: composite vs {label}")

@@ -18,19 +18,19 @@ from stager.config import get_settings
 
 from . import register
 from .common import Session, UserError, friendly
+from .outputs import shown_output
 
 MOVES = {"sway (sideways, looping)": "sway", "push-in (zoom toward the product)": "push"}
 
 
 def chosen_output(state: Session) -> str:
-    """The backend whose output the clip animates: the last clicked, else the first shown."""
+    """The backend whose output the clip animates: the one the user is looking at (the last
+    clicked, else the one the before/after slider shows), never simply the first run."""
     if not state.outputs:
         raise UserError("run the backends first, then pick an output for the clip")
     if state.product_alpha is None:
         raise UserError("no product layer: run the backends again")
-    if state.selected in state.outputs:
-        return state.selected
-    return next(iter(state.outputs))
+    return shown_output(state)
 
 
 @friendly

@@ -162,6 +162,8 @@ def test_run_all_streams_every_backend(catalog, tiny_weights, settings_env):
     assert before.shape == after.shape == state.scene.shape
     assert np.array_equal(after, final_state.outputs["edgeconnect"])
     assert slider["label"].endswith(get_backend("edgeconnect").label)
+    # before any click the clip animates what the slider shows, not the first backend run
+    assert list(REGISTRY)[0] != "edgeconnect" and parallax.chosen_output(final_state) == "edgeconnect"
     before_after, download = outputs.pick(final_state, sel(list(REGISTRY).index("telea")))
     assert np.array_equal(before_after["value"][1], final_state.outputs["telea"])
     assert before_after["label"].endswith(get_backend("telea").label)
@@ -206,6 +208,7 @@ def test_parallax_clip_uses_the_backend_plate_or_says_fallback(catalog, tmp_path
     assert np.array_equal(state.plates["telea"], catalog.scene_image(state.scene_id))
     alpha = state.product_alpha
     assert alpha.dtype == np.float32 and alpha.max() == 1 and 0 < (alpha > 0.5).mean() < 0.8
+    # none clicked: the clip animates the output the slider opens on (line-guided Telea)
     video, gif, msg = parallax.make_clip(state, 1.5, 8, 0.04, "sway (sideways, looping)")
     meta, n = _frames(video)
     assert n == 12 and meta["size"] == state.scene.shape[1::-1] and meta["codec"].startswith("h264")
@@ -217,8 +220,8 @@ def test_parallax_clip_uses_the_backend_plate_or_says_fallback(catalog, tmp_path
     public = get_settings().public_dir.resolve()  # the only folder the file route serves
     assert Path(video).resolve().is_relative_to(public)
     assert Path(gif["value"]).resolve().is_relative_to(public)
-    assert "**Telea (OpenCV, classical)**" in msg and "12 frames" in msg and "backend plate" in msg
-    state.plates["telea"] = None  # a backend without a plate: the classical fallback, named
+    assert f"**{get_backend('lines').label}**" in msg and "12 frames" in msg and "backend plate" in msg
+    state.plates["lines"] = None  # a backend without a plate: the classical fallback, named
     _, _, msg = parallax.make_clip(state, 0.5, 8, 0.04, "sway (sideways, looping)")
     assert "classical fallback" in msg and "Telea" in msg
     with pytest.raises(gr.Error, match="amplitude"):
