@@ -10,6 +10,18 @@ from .common import Session
 
 PUBLIC_API = api.ENDPOINTS  # the documented endpoints; every other event is private
 
+# A slider's number box sends its value (Gradio's "release") only when it loses focus; a
+# designer types a scale and presses Enter. Enter in any number box commits it the same way.
+ENTER_COMMITS_JS = """
+() => {
+  if (window.__stagerEnter) return; window.__stagerEnter = true;
+  document.addEventListener('keydown', (e) => {
+    const el = e.target;
+    if (e.key === 'Enter' && el && el.tagName === 'INPUT' && el.type === 'number') el.blur();
+  });
+}
+"""
+
 CSS = """
 #mask-badge p {font-size: 0.95em}
 .gallery-item .caption-label {font-size: 0.75em}
@@ -54,6 +66,7 @@ def build(concurrency: int = 1) -> gr.Blocks:
         status.listen()
         api.render_and_listen()
         demo.load(None, None, None, js=audit.KEYS_JS)
+        demo.load(None, None, None, js=ENTER_COMMITS_JS)
         demo.load(audit.refresh_lists, None, get("audit_campaign"))
         demo.load(results.on_load, None, [get("results_panel"), get("results_note"),
                                           get("results_campaign"), get("results_pool")])

@@ -189,6 +189,21 @@ def test_browser_clicks_through_the_main_flow(live_app, tmp_path):
         page.wait_for_function(
             "document.querySelector('#mask-msg').innerText.includes('point')", timeout=30_000)
         page.wait_for_selector("#composite img", timeout=30_000)
+        page.wait_for_function("document.querySelector('#placement-msg').innerText"
+                               ".includes('Visible gap')", timeout=30_000)
+        before = ""
+        for _ in range(20):  # the click's re-proposal may re-place it once more: let it settle
+            page.wait_for_timeout(1000)
+            now = page.locator("#placement-msg").inner_text()
+            if now == before:
+                break
+            before = now
+        # a scale typed in the slider's box and Enter (no click elsewhere) re-places it
+        box = page.locator("#scale input[type=number]")
+        box.fill("0.6")
+        box.press("Enter")
+        page.wait_for_function("(b) => document.querySelector('#placement-msg').innerText"
+                               " !== b", arg=before, timeout=30_000)
         page.locator("#run-backends").click()
         page.wait_for_function(
             "document.querySelector('#outputs-msg').innerText.includes('All backends done')",
