@@ -31,9 +31,17 @@ def cmd_catalog(a) -> int:
     cat = open_catalog()
     if a.scenes_dir is None and a.products_dir is None:
         raise ValueError("catalog import needs --scenes DIR and/or --products DIR")
+    known = {s.id for s in cat.scenes}
     cat, skipped = import_folders(cat, a.scenes_dir, a.products_dir, a.annotations)
     for s in skipped:
         print(f"skipped {s}")
+    bare = [s for s in cat.scenes if s.id not in known and s.mask is None and not s.box]
+    if bare:  # retrieval matches the old product: a scene without one is never proposed
+        names = ", ".join(s.params.get("file", s.id) for s in bare[:5])
+        more = f" and {len(bare) - 5} more" if len(bare) > 5 else ""
+        print(f"{len(bare)} imported scene(s) have no mask or box, so retrieval cannot propose "
+              f"them ({names}{more}): add <name>_mask.png beside the image or a box in "
+              "--annotations, or open one by id (`stage --scene ID`) and click its product")
     print(f"catalog: {len(cat.scenes)} scenes, {len(cat.products)} products "
           f"({len(skipped)} files skipped) -> {cat.root / 'manifest.json'}")
     _embed_scenes(cat, a.no_embed)

@@ -154,6 +154,7 @@ class Context:
 
     def __init__(self, catalog: Catalog | None = None, progress=None):
         self.catalog = catalog or open_catalog(progress=progress)
+        self.stamp = _manifest_stamp(self.catalog)  # the manifest this context was made from
         self._retriever: Retriever | None = None
         self._segmenter = None
         self._lock = threading.Lock()
@@ -186,10 +187,29 @@ _CONTEXT: Context | None = None
 _CONTEXT_LOCK = threading.Lock()
 
 
+def _manifest_stamp(catalog: Catalog) -> tuple[int, int] | None:
+    try:
+        st = (Path(catalog.root) / "manifest.json").stat()
+    except (OSError, TypeError):
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def get_context(progress=None) -> Context:
-    """The process-wide context, created on first use."""
+    """The process-wide context, created on first use, and made again when the catalog's
+    manifest changed on disk (``catalog import`` while the app runs: the new scenes are
+    retrieved without a restart; only their vectors are embedded). A loaded segmenter is
+    kept."""
     global _CONTEXT
     with _CONTEXT_LOCK:
+        now = None if _CONTEXT is None else _manifest_stamp(_CONTEXT.catalog)
+        if now is not None and now != _CONTEXT.stamp:
+            old = _CONTEXT
+            try:
+                _CONTEXT = Context(Catalog.load(Path(old.catalog.root)), progress=progress)
+                _CONTEXT._segmenter = old._segmenter
+            except Exception:  # noqa: BLE001 - an unreadable manifest: keep serving the old one
+                old.stamp = now
         if _CONTEXT is None:
             _CONTEXT = Context(progress=progress)
         return _CONTEXT

@@ -67,6 +67,7 @@ def test_catalog_import_lists_and_skips_bad_files(catalog, tmp_path, capsys):
     Image.fromarray(catalog.scene_mask(catalog.scenes[0].id).astype(np.uint8) * 255).save(
         scenes / "room1_mask.png")
     Image.fromarray(img).save(scenes / "room2.png")
+    Image.fromarray(img).save(scenes / "room3.png")  # no mask, no box: said, still imported
     (scenes / "notes.txt").write_text("hello")
     (scenes / "broken.png").write_bytes(b"\x89PNG broken")
     (tmp_path / "ann.csv").write_text("file,box,category\nroom2.png,\"10,10,60,60\",sofa\n")
@@ -83,9 +84,10 @@ def test_catalog_import_lists_and_skips_bad_files(catalog, tmp_path, capsys):
         assert rc == 0
         out = capsys.readouterr().out
         assert "skipped notes.txt" in out and "skipped broken.png" in out and "skipped blank.png" in out
+        assert "1 imported scene(s) have no mask or box" in out and "(room3.png)" in out
         after = Catalog.load(catalog.root)
         new = [s for s in after.scenes if s.source == "import"]
-        assert {s.params["file"] for s in new} == {"room1.jpg", "room2.png"}
+        assert {s.params["file"] for s in new} == {"room1.jpg", "room2.png", "room3.png"}
         r1 = next(s for s in new if s.params["file"] == "room1.jpg")
         assert r1.mask and r1.box == catalog.scenes[0].box
         r2 = next(s for s in new if s.params["file"] == "room2.png")

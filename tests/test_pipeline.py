@@ -84,3 +84,28 @@ def test_nothing_to_fill_gives_the_scene_back_as_the_plate(prepared):
     assert np.array_equal(out.plate, prep.scene)
     assert np.array_equal(out.image, finish(prep, prep.scene))
     assert not np.array_equal(out.image, finish(prep, prep.composite))
+
+
+def test_the_app_context_follows_a_catalog_import(tmp_path, monkeypatch):
+    """``catalog import`` while the app runs: the next request sees the new scene (no restart),
+    keeps the loaded segmenter, and an unchanged manifest keeps the same context."""
+    from stager import pipeline
+    from stager.catalog import import_folders
+    from stager.images import save_png
+
+    base = Catalog(tmp_path / "catalog", [], [], 0)
+    base.save()
+    monkeypatch.setattr(pipeline, "_CONTEXT", Context(base))
+    seg = object()
+    pipeline._CONTEXT._segmenter = seg
+    first = pipeline.get_context()
+    assert pipeline.get_context() is first and first.catalog.scenes == []
+    room = np.full((64, 80, 3), 180, np.uint8)
+    room[30:50, 20:40] = (200, 30, 30)
+    (tmp_path / "rooms").mkdir()
+    save_png(tmp_path / "rooms" / "room.png", room)
+    save_png(tmp_path / "rooms" / "room_mask.png", room[..., 1] == 30)
+    import_folders(base, tmp_path / "rooms")  # another process, in the app's case
+    now = pipeline.get_context()
+    assert now is not first and [s.source for s in now.catalog.scenes] == ["import"]
+    assert now._segmenter is seg and pipeline.get_context() is now
