@@ -86,6 +86,9 @@ def _progress_html(done: int, total: int) -> str:
 def _campaign_id(campaign: str | None) -> int:
     """The id in a campaign label (``"3: paper"`` or ``"3"``), not yet looked up."""
     if not campaign:
+        if not campaign_choices(open_only=True):
+            raise UserError("no campaign is open for voting yet: an admin creates one "
+                            "(`python -m stager audit create --name NAME`), then reload the page")
         raise UserError("choose a campaign in the list first")
     try:
         return int(str(campaign).split(":")[0])
@@ -120,8 +123,8 @@ def next_item(campaign: str | None, name: str, cur: dict, request: gr.Request = 
 
     ``cur["skipped"]`` holds the comparisons skipped in this session: they come after every
     other one, then return."""
+    cid = _resolve(campaign)  # first: with no campaign to vote in, a name is no help
     who, source = identity(name, request)
-    cid = _resolve(campaign)
     skipped = [s for s in (cur or {}).get("skipped", []) if isinstance(s, str)]
     if (cur or {}).get("campaign") != cid:
         skipped = []

@@ -321,7 +321,7 @@ def _near(path_a, path_b) -> float:
                         - load_image(path_b, keep_alpha=False).astype(int)).mean())
 
 
-def test_voting_tab_blind_votes_once(catalog, tmp_path, settings_env):
+def test_voting_tab_blind_votes_once(catalog, tmp_path, settings_env, monkeypatch):
     from types import SimpleNamespace
 
     from db.campaign import plan
@@ -339,6 +339,11 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path, settings_env):
     # the text goes to the message line and nothing else changes
     out = audit.in_page(audit.next_item)(None, "alice", {})
     assert "choose a campaign" in out[5]
+    # no open campaign at all: said first, before any name is asked for
+    with monkeypatch.context() as m:
+        m.setattr(audit, "campaign_choices", lambda open_only=False: [])
+        out = audit.in_page(audit.next_item)(None, "", {})
+    assert "no campaign is open for voting yet" in out[5] and "audit create" in out[5]
     assert all(o == gr.update() for i, o in enumerate(out) if i != 5)
     assert "no comparison on screen" in audit.in_page(audit.vote("left"))(label, "alice", {}, "")[5]
     name_box, cur, left, right, prog, msg, _ = audit.next_item(label, "alice", {})
