@@ -37,8 +37,15 @@ def _run_one(prep, name, seed):
 
 @friendly_gen
 def run_all(state: Session, scale, dx, dy, flip, dilation, seed=0, progress=gr.Progress()):
-    """Generator -> (state, gallery, before/after, message) after each backend."""
-    req = request(state, scale, dx, dy, flip, dilation, int(seed))
+    """Generator -> (state, gallery, before/after, message) after each backend. A step left
+    out (no product, scene or mask) is said on the message line and in a toast, and nothing
+    else changes: a raised error would mark the gallery and the slider with a bare "Error"."""
+    try:
+        req = request(state, scale, dx, dy, flip, dilation, int(seed))
+    except UserError as exc:
+        gr.Warning(str(exc))
+        yield state, gr.update(), gr.update(), f"**{exc}**"
+        return
     prep = prepare(req, get_context())
     state.clear_outputs()
     state.composite = prep.composite

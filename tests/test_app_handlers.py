@@ -74,8 +74,9 @@ def test_order_errors():
         mask.open_scene(Session(), sel(0))
     with pytest.raises(gr.Error, match="choose a scene first"):
         mask.click(Session(), "add (+)", sel([10, 10]))
-    with pytest.raises(gr.Error, match="product first"):
-        outputs.run_all(Session(), 1, 0, 0, False, 0).__next__()
+    # the outputs row says it on its message line and changes nothing else (no error badge)
+    (st, gallery, slider, msg), = list(outputs.run_all(Session(), 1, 0, 0, False, 0))
+    assert "product first" in msg and gallery == gr.update() and slider == gr.update()
     with pytest.raises(gr.Error, match="run the backends first"):
         outputs.send_to_pool(Session())
     with pytest.raises(gr.Error, match="run the backends first") as e:
