@@ -18,7 +18,11 @@ blurred band (most of Telea's error on the default catalog's rooms). Here:
 3. The kept lines cut the hole into parts. Each part is filled by Telea from the known pixels
    on its own side of every line that bounds it (the known pixels on the other side, within
    ``MARGIN`` px of the line's ends along it, are hidden from that run), and the
-   line's own pixels take the colour the line has where it enters and leaves the hole.
+   line's own pixels take the colour the line has where it enters and leaves the hole. Two
+   parallel lines too close to fill the strip between them from its own side (a skirting
+   board's dark line, a rug's narrow border: under 5 px apart) are one line carrying that
+   strip: each of its pixels takes the strip's colour at its own offset where the strip
+   enters and leaves, so the strip stays a line instead of fading into either side.
 
 With no line kept, the result is Telea's exactly. Deterministic, no weights. Measured in
 ``models/weights/MODEL_CARD.md`` (the ``lines`` backend).
@@ -51,6 +55,10 @@ class Crossing:
     colour_in: np.ndarray
     colour_out: np.ndarray
     stops: bool = False  # ends inside the hole (at a corner), so it separates nothing beyond
+    # a strip too thin to fill from its own side carried with the line (a skirting board's
+    # dark line, a rug's narrow border): its extent across the line, in px along
+    # (direction[1], -direction[0]) from the line; (0, 0) = none (see ``_band``)
+    band: tuple[float, float] = (0.0, 0.0)
 
 
 def _inside(shape, p) -> bool:
@@ -116,8 +124,13 @@ def find_crossings(image: np.ndarray, hole: np.ndarray, max_span: int | None = N
                 continue
             c = _cross(image, hole, edges, entry, d, max_span)
             if c is not None:
-                if len(full) < MAX_LINES and not any(_same(c, o) for o in full):
+                twin = next((o for o in full if _same(c, o)), None)
+                if twin is None and len(full) < MAX_LINES:
                     full.append(c)
+                elif twin is not None:  # a close parallel line: the strip between is carried
+                    off = _offset(twin, c.entry)
+                    if abs(off) >= 1.5:
+                        twin.band = (min(twin.band[0], off), max(twin.band[1], off))
             elif lengths[k] >= 2 * MIN_LENGTH and len(ends) < 2 * MAX_LINES:
                 ends.append((entry, d, float(lengths[k])))
     return full + _junctions(image, hole, ends, full)
@@ -246,6 +259,49 @@ def _junctions(image, hole, ends, full: list[Crossing] = ()) -> list[Crossing]:
     return out
 
 
+def _offset(c: Crossing, p) -> float:
+    """How far point ``p`` lies across crossing ``c``'s line (px along (d[1], -d[0]))."""
+    return float((p[0] - c.entry[0]) * c.direction[1] - (p[1] - c.entry[1]) * c.direction[0])
+
+
+def _band(win: np.ndarray, hl: np.ndarray, c: Crossing, shift: np.ndarray) -> None:
+    """Paint crossing ``c``'s thin strip (``c.band``) in ``win`` (the fill's window, ``hl``
+    its hole): every hole pixel between the two lines takes, at its own offset across them,
+    the colour the strip has at that offset where it enters the hole and where it leaves,
+    interpolated along it (the median of 3 known pixels 2-4 px out on each side), so a dark
+    line between a wall and a floor stays a line. Left alone where either end's samples
+    reach into the hole or off the image."""
+    lo, hi = c.band[0] - 0.5, c.band[1] + 0.5
+    if hi - lo <= 1.0 or c.stops:
+        return
+    h, w = hl.shape
+    d = c.direction
+    n = np.array([d[1], -d[0]])
+    e = c.entry - shift
+    ys, xs = np.nonzero(hl)
+    along = (xs - e[0]) * d[0] + (ys - e[1]) * d[1]
+    across = (xs - e[0]) * d[1] - (ys - e[1]) * d[0]
+    on = (across >= lo) & (across <= hi) & (along > -1.0) & (along < c.length + 1.0)
+    if not on.any():
+        return
+    offs = np.arange(np.floor(lo), np.ceil(hi) + 1.0)
+    ends = []
+    for base in (e, e + d * c.length):
+        step = -d if base is e else d
+        cols = []
+        for o in offs:
+            pts = [base + o * n + k * step for k in (2, 3, 4)]
+            ij = [(int(round(q[1])), int(round(q[0]))) for q in pts]
+            if any(not (0 <= i < h and 0 <= j < w) or hl[i, j] for i, j in ij):
+                return
+            cols.append(np.median(np.stack([win[i, j] for i, j in ij]).astype(np.float32), 0))
+        ends.append(np.stack(cols))
+    k = np.clip(np.round(across[on] - offs[0]).astype(int), 0, len(offs) - 1)
+    f = np.clip(along[on] / max(c.length, 1.0), 0, 1)[:, None]
+    win[ys[on], xs[on]] = np.clip((1 - f) * ends[0][k] + f * ends[1][k] + 0.5, 0, 255
+                                  ).astype(np.uint8)
+
+
 def _same(a: Crossing, b: Crossing) -> bool:
     """The same stretch of line found from both of its ends (or twice), or one so close and
     parallel to it, over the same stretch, that the strip between them would be too thin to
@@ -329,4 +385,6 @@ def fill(image: np.ndarray, hole: np.ndarray, radius: int = 5,
         f = np.clip(t[on] / max(c.length, 1.0), 0, 1)[:, None]
         win[by[on], bx[on]] = np.clip((1 - f) * c.colour_in + f * c.colour_out + 0.5, 0, 255
                                       ).astype(np.uint8)
+    for c in lines:  # thin strips carried with a line, over the line's own pixels too
+        _band(win, hl, c, shift)
     return out
