@@ -139,13 +139,16 @@ def resize_rgba(rgba: np.ndarray, size: tuple[int, int], interpolation: int = cv
     """Resize straight-alpha RGBA (uint8) to ``size`` = (width, height) with premultiplied
     colour: a pixel on the edge mixes only the colours of the visible pixels it covers. A
     plain resize also mixes in the colour hidden under alpha 0 (the removed backdrop, often
-    white), and the pasted product gets a pale fringe on a dark floor."""
+    white), and the pasted product gets a pale fringe on a dark floor. Where the resized alpha
+    is 0 the colour is resized plainly: a product photo's shadow is read from the colour under
+    alpha 0 (``segment.cutout_layers``)."""
     a = rgba[..., 3].astype(np.float32)
     prem = rgba[..., :3].astype(np.float32) * (a[..., None] / 255.0)
     prem = cv2.resize(prem, size, interpolation=interpolation)
     a = cv2.resize(a, size, interpolation=interpolation)
     rgb = prem * 255.0 / np.maximum(a, 1e-3)[..., None]
-    rgb = np.where((a > 0)[..., None], rgb, 0.0)
+    plain = cv2.resize(rgba[..., :3], size, interpolation=interpolation).astype(np.float32)
+    rgb = np.where((a > 0)[..., None], rgb, plain)
     return np.dstack([np.clip(rgb + 0.5, 0, 255), np.clip(a + 0.5, 0, 255)]).astype(np.uint8)
 
 

@@ -89,8 +89,12 @@ def test_downscaled_product_has_no_backdrop_fringe():
     out = paste(np.zeros((120, 120, 3), np.uint8), pl)
     assert out[..., 1].max() <= 1 and out[..., 2].max() <= 1
     assert out[..., 0].max() >= 190  # the product itself is there, still red
+    seen = pl.sprite[..., 3] > 0  # edge colours un-premultiplied: red, not darkened
+    assert pl.sprite[seen][:, 0].min() >= 190 and pl.sprite[seen][:, 1:3].max() <= 1
     # an RGBA upload downscaled on load: the same, before any placement
     small = limit_side(p, 31)
     vis = small[..., 3] > 0
     assert ((small[..., 3] > 0) & (small[..., 3] < 255)).any()
     assert small[vis][:, 1].max() <= 1 and small[vis][:, 0].min() >= 190
+    # the colour under alpha 0 (where a photo's shadow is read) is resized as it is
+    assert (small[~vis][:, :3] >= 250).all()
