@@ -35,13 +35,13 @@ def cmd_catalog(a) -> int:
     cat, skipped = import_folders(cat, a.scenes_dir, a.products_dir, a.annotations)
     for s in skipped:
         print(f"skipped {s}")
-    bare = [s for s in cat.scenes if s.id not in known and s.mask is None and not s.box]
-    if bare:  # retrieval matches the old product: a scene without one is never proposed
-        names = ", ".join(s.params.get("file", s.id) for s in bare[:5])
+    bare = [s for s in cat.scenes if s.id not in known and s.mask is None]
+    if bare:  # retrieval matches the old product's mask: a scene without one is never proposed
+        names = ", ".join(f"{s.id} ({s.params.get('file', '?')})" for s in bare[:5])
         more = f" and {len(bare) - 5} more" if len(bare) > 5 else ""
-        print(f"{len(bare)} imported scene(s) have no mask or box, so retrieval cannot propose "
-              f"them ({names}{more}): add <name>_mask.png beside the image or a box in "
-              "--annotations, or open one by id (`stage --scene ID`) and click its product")
+        print(f"{len(bare)} imported scene(s) have no mask of their product, so retrieval "
+              f"cannot propose them and staging refuses them: {names}{more}. Give each a "
+              "mask (<name>_mask.png beside the image, or a mask column in --annotations)")
     print(f"catalog: {len(cat.scenes)} scenes, {len(cat.products)} products "
           f"({len(skipped)} files skipped) -> {cat.root / 'manifest.json'}")
     _embed_scenes(cat, a.no_embed)

@@ -152,9 +152,11 @@ class StageResult:
 class Context:
     """The expensive shared state: catalog, retriever (embedder + index), segmenter."""
 
-    def __init__(self, catalog: Catalog | None = None, progress=None):
+    def __init__(self, catalog: Catalog | None = None, progress=None, stamp=None):
         self.catalog = catalog or open_catalog(progress=progress)
-        self.stamp = _manifest_stamp(self.catalog)  # the manifest this context was made from
+        # the manifest this context was made from (``stamp``: taken before it was read)
+        self.stamp = stamp if stamp is not None else _manifest_stamp(self.catalog)
+        self._embedder = None  # a loaded embedder handed over by the context this replaces
         self._retriever: Retriever | None = None
         self._segmenter = None
         self._lock = threading.Lock()
@@ -164,7 +166,7 @@ class Context:
     def retriever(self) -> Retriever:
         with self._lock:
             if self._retriever is None:
-                self._retriever = Retriever(self.catalog, progress=self._progress)
+                self._retriever = Retriever(self.catalog, self._embedder, progress=self._progress)
             return self._retriever
 
     @property
@@ -198,18 +200,26 @@ def _manifest_stamp(catalog: Catalog) -> tuple[int, int] | None:
 def get_context(progress=None) -> Context:
     """The process-wide context, created on first use, and made again when the catalog's
     manifest changed on disk (``catalog import`` while the app runs: the new scenes are
-    retrieved without a restart; only their vectors are embedded). A loaded segmenter is
-    kept."""
+    retrieved without a restart; the loaded embedder and segmenter are handed over, so only
+    the new scenes' vectors are embedded). A manifest rewritten with the same contents, or
+    one that cannot be read, keeps the context as it is."""
     global _CONTEXT
     with _CONTEXT_LOCK:
         now = None if _CONTEXT is None else _manifest_stamp(_CONTEXT.catalog)
         if now is not None and now != _CONTEXT.stamp:
             old = _CONTEXT
+            old.stamp = now  # taken before the read: a later rewrite is seen next time
             try:
-                _CONTEXT = Context(Catalog.load(Path(old.catalog.root)), progress=progress)
-                _CONTEXT._segmenter = old._segmenter
+                cat = Catalog.load(Path(old.catalog.root))
             except Exception:  # noqa: BLE001 - an unreadable manifest: keep serving the old one
-                old.stamp = now
+                cat = None
+            if cat is not None and cat.fingerprint() != old.catalog.fingerprint():
+                new = Context(cat, progress, stamp=now)
+                with old._lock:
+                    new._segmenter = old._segmenter
+                    if old._retriever is not None:
+                        new._embedder = old._retriever.embedder
+                _CONTEXT = new
         if _CONTEXT is None:
             _CONTEXT = Context(progress=progress)
         return _CONTEXT

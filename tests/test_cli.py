@@ -84,7 +84,9 @@ def test_catalog_import_lists_and_skips_bad_files(catalog, tmp_path, capsys):
         assert rc == 0
         out = capsys.readouterr().out
         assert "skipped notes.txt" in out and "skipped broken.png" in out and "skipped blank.png" in out
-        assert "1 imported scene(s) have no mask or box" in out and "(room3.png)" in out
+        # a box alone is not a mask: room2 (box) and room3 (nothing) are named, by id
+        assert "2 imported scene(s) have no mask" in out and "(room3.png)" in out
+        assert "(room2.png)" in out and "(room1.jpg)" not in out
         after = Catalog.load(catalog.root)
         new = [s for s in after.scenes if s.source == "import"]
         assert {s.params["file"] for s in new} == {"room1.jpg", "room2.png", "room3.png"}
@@ -92,6 +94,7 @@ def test_catalog_import_lists_and_skips_bad_files(catalog, tmp_path, capsys):
         assert r1.mask and r1.box == catalog.scenes[0].box
         r2 = next(s for s in new if s.params["file"] == "room2.png")
         assert r2.box == [10, 10, 60, 60] and r2.category == "sofa" and r2.mask is None
+        assert f"{r2.id} (room2.png)" in out
         assert len(after.products) == len(before.products) + 1
     finally:
         before.save()  # leave the shared catalog as it was

@@ -105,7 +105,22 @@ def test_the_app_context_follows_a_catalog_import(tmp_path, monkeypatch):
     (tmp_path / "rooms").mkdir()
     save_png(tmp_path / "rooms" / "room.png", room)
     save_png(tmp_path / "rooms" / "room_mask.png", room[..., 1] == 30)
+    import os
+
+    def touch(path):  # a rewrite another process made: a later modification time
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+    base.save()  # the same contents written again: the same context, nothing reloaded
+    touch(base.root / "manifest.json")
+    assert pipeline.get_context() is first
+    first._retriever = type("R", (), {"embedder": "loaded embedder"})()
     import_folders(base, tmp_path / "rooms")  # another process, in the app's case
+    touch(base.root / "manifest.json")
     now = pipeline.get_context()
     assert now is not first and [s.source for s in now.catalog.scenes] == ["import"]
-    assert now._segmenter is seg and pipeline.get_context() is now
+    assert now._segmenter is seg and now._embedder == "loaded embedder"
+    assert pipeline.get_context() is now
+    (base.root / "manifest.json").write_text("{not json")  # half-written by hand: kept
+    touch(base.root / "manifest.json")
+    assert pipeline.get_context() is now and len(now.catalog.scenes) == 1
