@@ -267,10 +267,11 @@ def _offset(c: Crossing, p) -> float:
 def _band(win: np.ndarray, hl: np.ndarray, c: Crossing, shift: np.ndarray) -> None:
     """Paint crossing ``c``'s thin strip (``c.band``) in ``win`` (the fill's window, ``hl``
     its hole): every hole pixel between the two lines takes, at its own offset across them,
-    the colour the strip has at that offset where it enters the hole and where it leaves,
-    interpolated along it (the median of 3 known pixels 2-4 px out on each side), so a dark
-    line between a wall and a floor stays a line. Left alone where either end's samples
-    reach into the hole or off the image."""
+    the colour the strip has at that offset where it enters the hole and where it leaves
+    (the median of 3 known pixels there, walking out), interpolated along it, so a dark line
+    between a wall and a floor stays a line. Each offset finds its own entry and exit (a
+    hole's edge meets the strip at a slant); an offset whose samples reach off the image or
+    into the hole again is left as filled."""
     lo, hi = c.band[0] - 0.5, c.band[1] + 0.5
     if hi - lo <= 1.0 or c.stops:
         return
@@ -281,25 +282,31 @@ def _band(win: np.ndarray, hl: np.ndarray, c: Crossing, shift: np.ndarray) -> No
     ys, xs = np.nonzero(hl)
     along = (xs - e[0]) * d[0] + (ys - e[1]) * d[1]
     across = (xs - e[0]) * d[1] - (ys - e[1]) * d[0]
-    on = (across >= lo) & (across <= hi) & (along > -1.0) & (along < c.length + 1.0)
-    if not on.any():
+    near = (across >= lo) & (across <= hi) & (along > -REACH - 8) & (along < c.length + REACH + 8)
+    if not near.any():
         return
-    offs = np.arange(np.floor(lo), np.ceil(hi) + 1.0)
-    ends = []
-    for base in (e, e + d * c.length):
-        step = -d if base is e else d
-        cols = []
-        for o in offs:
-            pts = [base + o * n + k * step for k in (2, 3, 4)]
-            ij = [(int(round(q[1])), int(round(q[0]))) for q in pts]
-            if any(not (0 <= i < h and 0 <= j < w) or hl[i, j] for i, j in ij):
-                return
-            cols.append(np.median(np.stack([win[i, j] for i, j in ij]).astype(np.float32), 0))
-        ends.append(np.stack(cols))
-    k = np.clip(np.round(across[on] - offs[0]).astype(int), 0, len(offs) - 1)
-    f = np.clip(along[on] / max(c.length, 1.0), 0, 1)[:, None]
-    win[ys[on], xs[on]] = np.clip((1 - f) * ends[0][k] + f * ends[1][k] + 0.5, 0, 255
-                                  ).astype(np.uint8)
+    ts = np.arange(-REACH - 8.0, c.length + REACH + 9.0)
+    for o in np.arange(np.ceil(lo), np.floor(hi) + 1.0):
+        pts = e + o * n + ts[:, None] * d
+        ii, jj = np.round(pts[:, 1]).astype(int), np.round(pts[:, 0]).astype(int)
+        inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
+        holed = np.ones(len(ts), bool)  # off the image counts as unknown
+        holed[inside] = hl[ii[inside], jj[inside]]
+        # the hole's run along this offset: the one that overlaps the crossing most
+        edges = np.flatnonzero(np.diff(np.r_[0, holed.astype(np.int8), 0]))
+        runs = [(min(b, len(ts)) - a, a, b) for a, b in zip(edges[::2], edges[1::2])
+                if ts[min(b, len(ts)) - 1] >= 0 and ts[a] <= c.length]
+        if not runs:
+            continue
+        _, a, b = max(runs)
+        if a < 3 or b + 3 > len(ts) or holed[a - 3:a].any() or holed[b:b + 3].any():
+            continue  # no three known pixels on one side
+        cin = np.median(win[ii[a - 3:a], jj[a - 3:a]].astype(np.float32), axis=0)
+        cout = np.median(win[ii[b:b + 3], jj[b:b + 3]].astype(np.float32), axis=0)
+        t0, t1 = ts[a - 1], ts[b]
+        sel = near & (np.abs(across - o) <= 0.5) & (along > t0) & (along < t1)
+        f = ((along[sel] - t0) / max(t1 - t0, 1.0))[:, None]
+        win[ys[sel], xs[sel]] = np.clip((1 - f) * cin + f * cout + 0.5, 0, 255).astype(np.uint8)
 
 
 def _same(a: Crossing, b: Crossing) -> bool:

@@ -216,18 +216,30 @@ def test_edge_cases_fall_back_to_telea_and_lines_are_found_inside_a_backend_wind
     assert any(abs(c.direction[1]) < 0.02 for c in linefill.find_crossings(win, wh))
 
 
-def test_a_thin_skirting_line_is_carried_as_a_line():
+def _slanted_hole(size: int = 400) -> np.ndarray:
+    """A parallelogram whose sides meet the horizon at 45 degrees (a blob's edge does too)."""
+    h = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(h, [np.array([[110, 150], [290, 150], [370, 330], [190, 330]], np.int32)], 1)
+    return h > 0
+
+
+@pytest.mark.parametrize("shape", ["box", "slanted"])
+def test_a_thin_skirting_line_is_carried_as_a_line(shape):
     """A 4-px dark line between wall and floor (a skirting board's shadow line), behind a hole:
     its two edges are too close to fill the strip between them from its own side, so the strip
     is carried as it looks where it enters and leaves. Before, it was filled from the floor
     side and the line faded out into the hole: 24.7 grey levels off the true line on average
-    in the strip, now 1.8."""
+    in the strip (68.9 in the slanted hole), now 1.8."""
     clean = _room(horizon=250)
     line = (60, 45, 35)
     clean[248:252] = np.clip(np.array(line, np.float32)
                              + np.random.default_rng(3).normal(0, 2, (4, 400, 3)) + 0.5,
                              0, 255).astype(np.uint8)
     scene, hole = _cut(clean, slice(150, 330), slice(110, 290), (40, 60, 200))
+    if shape == "slanted":  # each offset across the strip enters the hole at another place
+        hole = _slanted_hole()
+        scene = clean.copy()
+        scene[hole] = (40, 60, 200)
     lines = linefill.find_crossings(scene, hole)
     horiz = [c for c in lines if abs(c.direction[1]) < 0.02]
     assert len(horiz) == 1 and horiz[0].band[1] - horiz[0].band[0] >= 3  # one line, its strip
@@ -236,5 +248,5 @@ def test_a_thin_skirting_line_is_carried_as_a_line():
     strip[248:252] = True
     strip &= hole
     assert _err(out, clean, strip) < 6  # the line, all the way through
-    assert _err(out, clean, hole) < 6
+    assert _err(out, clean, hole) < 8  # the rest of the hole: each side from its own side
     assert not (out[~hole] != scene[~hole]).any()
