@@ -41,12 +41,15 @@ def main(pairs: int = 24, backends: tuple[str, ...] = ("telea", "edgeconnect")) 
     for pr in heldout_pairs(cat, pairs):
         rooms[_key(cat.scene_image(pr.scene_id))] = cat.scene_background(pr.scene_id)
     read = sh.shade_maps
+    hits = {"true": 0, "missed": 0}  # scenes read with the true ratio / by the stager
 
     def true_maps(scene, old_mask, learned=None):
         ratio, spread = read(scene, old_mask, learned)
         bg = rooms.get(_key(scene))
-        if bg is None:  # not one of the pairs' scenes: the stager's own reading
+        if bg is None:  # not one of the pairs' scenes: the stager's own reading (counted)
+            hits["missed"] += 1
             return ratio, spread
+        hits["true"] += 1
         truth = (sh._luma(scene) + 0.5) / np.maximum(sh._luma(bg), 1.0)
         truth = np.clip(truth, 0.2, 1.3).astype(np.float32)
         truth[old_mask] = 1.0
@@ -72,6 +75,10 @@ def main(pairs: int = 24, backends: tuple[str, ...] = ("telea", "edgeconnect")) 
             res["backends"][b] = out
     finally:
         sh.shade_maps = read
+    if not hits["true"] or hits["missed"]:
+        raise SystemExit(f"the true ratio replaced {hits['true']} readings and missed "
+                         f"{hits['missed']}: the oracle rows would not be the oracle's")
+    res["oracle_readings"] = hits["true"]
     save("old_shadow_bound", res)
     show(rows)
     return res

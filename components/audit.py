@@ -86,7 +86,11 @@ def _progress_html(done: int, total: int) -> str:
 def _campaign_id(campaign: str | None) -> int:
     """The id in a campaign label (``"3: paper"`` or ``"3"``), not yet looked up."""
     if not campaign:
-        if not campaign_choices(open_only=True):
+        try:
+            any_open = any(c.status == "open" for c in _store().campaigns())
+        except AuditError:  # not "no campaign": the list is empty because it was not read
+            raise UserError("the audit database cannot be reached: try again shortly") from None
+        if not any_open:
             raise UserError("no campaign is open for voting yet: an admin creates one "
                             "(`python -m stager audit create --name NAME`), then reload the page")
         raise UserError("choose a campaign in the list first")

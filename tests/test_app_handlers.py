@@ -341,10 +341,24 @@ def test_voting_tab_blind_votes_once(catalog, tmp_path, settings_env, monkeypatc
     out = audit.in_page(audit.next_item)(None, "alice", {})
     assert "choose a campaign" in out[5]
     # no open campaign at all: said first, before any name is asked for
+    from db.store import AuditError
+
+    class Closed:  # every campaign closed, then the database out of reach
+        fail = False
+
+        def campaigns(self):
+            if self.fail:
+                raise AuditError("database is locked")
+            return [SimpleNamespace(status="closed")]
+
+    store_ = Closed()
     with monkeypatch.context() as m:
-        m.setattr(audit, "campaign_choices", lambda open_only=False: [])
+        m.setattr(audit, "_store", lambda: store_)
         out = audit.in_page(audit.next_item)(None, "", {})
-    assert "no campaign is open for voting yet" in out[5] and "audit create" in out[5]
+        assert "no campaign is open for voting yet" in out[5] and "audit create" in out[5]
+        store_.fail = True
+        out = audit.in_page(audit.next_item)(None, "", {})
+        assert "cannot be reached" in out[5]
     assert all(o == gr.update() for i, o in enumerate(out) if i != 5)
     assert "no comparison on screen" in audit.in_page(audit.vote("left"))(label, "alice", {}, "")[5]
     name_box, cur, left, right, prog, msg, _ = audit.next_item(label, "alice", {})
