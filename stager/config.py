@@ -47,6 +47,9 @@ class Settings:
     top_k: int = 8
     rerank_pool: int = 32  # candidates fetched before the fit-aware rerank
     rerank_gap_weight: float = 0.5  # score = similarity - weight * gap ratio
+    # ... - weight when the scene's category is not the one the product's nearest catalog
+    # products agree on (3 of 5; no agreement, no penalty); 0 = off
+    rerank_category_weight: float = 0.2
     # compositing
     gap_margin: int = 6  # pixels the old product's footprint is dilated by before filling
     context_scale: float = 1.6  # context window side / mask bbox side for backends

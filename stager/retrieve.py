@@ -83,6 +83,7 @@ class Retriever:
         st = get_settings()
         self.folder = st.cache_dir / "index" / self.embedder.name.replace(":", "_").replace("/", "_")
         self._fits: dict[str, np.ndarray] = {}
+        self._products: tuple[np.ndarray, list[str]] | None = None  # catalog product vectors
         self.added = 0  # vectors added incrementally by this load (0 = loaded or rebuilt)
         self.index = index or self._load_or_update(progress)
         self.index.set_search_params(st.index_nprobe, st.index_ef_search)
@@ -148,6 +149,26 @@ class Retriever:
         self._save(index)
         return index
 
+    def likely_category(self, query: np.ndarray, k: int = 5, agree: int = 3) -> str | None:
+        """The category the ``k`` catalog products most like the query (an embedding) agree
+        on, at least ``agree`` of them; None without such agreement. The query's own image,
+        when it is a catalog product, is not its own neighbour (similarity over 0.999)."""
+        if self._products is None:
+            prods = self.catalog.products
+            vecs = [self.embedder(self.catalog.product_image(p.id)) for p in prods]
+            self._products = (np.stack(vecs) if vecs else np.zeros((0, len(query)), np.float32),
+                              [p.category for p in prods])
+        vecs, cats = self._products
+        if not len(cats):
+            return None
+        sims = vecs @ query
+        order = [i for i in np.argsort(-sims) if sims[i] < 0.999][:k]
+        votes: dict[str, int] = {}
+        for i in order:
+            votes[cats[i]] = votes.get(cats[i], 0) + 1
+        best = max(votes.items(), key=lambda kv: kv[1], default=(None, 0))
+        return best[0] if best[1] >= agree and best[0] != "unknown" else None
+
     def _load_fits(self) -> None:
         path = self.folder / "fits.npz"
         if not self._fits and path.is_file():
@@ -164,8 +185,11 @@ class Retriever:
                rerank: bool = True) -> list[Candidate]:
         """Top-``k`` scenes for a product (``HxWx4 uint8`` cutout), best first.
 
-        ``category`` keeps only scenes of that category; ``rerank=False`` orders by similarity
-        alone (the gap ratio is still reported).
+        ``category`` keeps only scenes of that category; without it, the rerank also lowers
+        scenes of another category than the one the product's nearest catalog products agree
+        on (``likely_category``; ``STAGER_RERANK_CATEGORY_WEIGHT``): a boxy chair's old-product
+        look-alike may be a cabinet, but a chair belongs in a chair's scene.
+        ``rerank=False`` orders by similarity alone (the gap ratio is still reported).
         """
         st = get_settings()
         k = k or st.top_k
@@ -173,13 +197,18 @@ class Retriever:
         alpha = crop_to_alpha(product)[..., 3]
         pool = len(self.index.ids) if category else max(st.rerank_pool, k)
         hits = self.index.search(query, pool)
+        likely = None
+        if rerank and not category and st.rerank_category_weight > 0:
+            likely = self.likely_category(query)
         out = []
         for sid, sim in hits:
             scene = self.catalog.scene(sid)
             if category and scene.category != category:
                 continue
             g = fit_gap_ratio(alpha, self._fit(sid))
-            out.append(Candidate(sid, scene.category, sim, g, sim - st.rerank_gap_weight * g))
+            off = st.rerank_category_weight if likely and scene.category != likely else 0.0
+            out.append(Candidate(sid, scene.category, sim, g,
+                                 sim - st.rerank_gap_weight * g - off))
         if rerank:
             out.sort(key=lambda c: -c.score)
         return out[:k]

@@ -94,3 +94,21 @@ def test_clip_embedder_wiring_with_a_tiny_open_clip():
     img2 = img.copy()
     img2[..., :3] = (30, 30, 200)
     assert not np.allclose(v, emb(img2))
+
+
+def test_a_boxy_chair_is_staged_in_a_chair_scene(catalog, retriever, settings_env):
+    """A designer's hard-edged red chair (a square back on a seat and four legs): its nearest
+    old product by look and fit is a cabinet, but the catalog products most like it are
+    chairs, and the rerank puts a chair's scene first. Without the category term (weight 0)
+    the cabinet scene came first."""
+    img = np.full((600, 600, 3), 255, np.uint8)
+    img[120:320, 190:410] = (200, 30, 35)  # back
+    img[320:370, 170:430] = (145, 20, 25)  # seat
+    for x0, y1 in ((180, 500), (215, 480), (365, 480), (400, 500)):  # legs
+        img[370:y1, x0:x0 + 20] = (90, 60, 40)
+    chair = cutout(img)
+    query = retriever.embedder(chair)
+    assert retriever.likely_category(query) == "chair"
+    assert retriever.search(chair, k=3)[0].category == "chair"
+    settings_env(RERANK_CATEGORY_WEIGHT="0")
+    assert retriever.search(chair, k=3)[0].category != "chair"
