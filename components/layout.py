@@ -11,13 +11,17 @@ from .common import Session
 PUBLIC_API = api.ENDPOINTS  # the documented endpoints; every other event is private
 
 # A slider's number box sends its value (Gradio's "release") only when it loses focus; a
-# designer types a scale and presses Enter. Enter in any number box commits it the same way.
+# designer types a scale and presses Enter. Enter in any number box commits it the same way,
+# a moment later: the box's value reaches the component only after its own input event has
+# been handled (blurring at once sent the previous value after a paste or fast typing).
 ENTER_COMMITS_JS = """
 () => {
   if (window.__stagerEnter) return; window.__stagerEnter = true;
   document.addEventListener('keydown', (e) => {
     const el = e.target;
-    if (e.key === 'Enter' && el && el.tagName === 'INPUT' && el.type === 'number') el.blur();
+    if (e.key !== 'Enter' || !el || el.tagName !== 'INPUT' || el.type !== 'number') return;
+    el.dispatchEvent(new Event('input', {bubbles: true}));
+    setTimeout(() => el.blur(), 120);
   });
 }
 """

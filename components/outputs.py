@@ -147,8 +147,9 @@ def render():
             seed = gr.Number(0, label="seed", precision=0, minimum=0, scale=1)
             run = gr.Button("Run all backends", variant="primary", scale=3, elem_id="run-backends")
         # one row, one thumbnail per backend (with 5 columns the sixth wrapped, half hidden)
+        # PNG, not Gradio's default WebP: the gallery's own download is a designer's file
         gallery = gr.Gallery(label="Outputs", columns=len(REGISTRY), height=300,
-                             elem_id="outputs-gallery", allow_preview=True)
+                             elem_id="outputs-gallery", allow_preview=True, format="png")
         # no explicit height: in Gradio 6.31 a fixed height misaligns the two images
         slider = gr.ImageSlider(label="Before / after (composite vs output)", elem_id="before-after")
         with gr.Row():

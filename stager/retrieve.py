@@ -151,8 +151,8 @@ class Retriever:
 
     def likely_category(self, query: np.ndarray, k: int = 5, agree: int = 3) -> str | None:
         """The category the ``k`` catalog products most like the query (an embedding) agree
-        on, at least ``agree`` of them; None without such agreement. The query's own image,
-        when it is a catalog product, is not its own neighbour (similarity over 0.999)."""
+        on, at least ``agree`` of them; None without such agreement. A query that is a catalog
+        product's own image (similarity over 0.999) has that product's category."""
         if self._products is None:
             prods = self.catalog.products
             vecs = [self.embedder(self.catalog.product_image(p.id)) for p in prods]
@@ -162,7 +162,10 @@ class Retriever:
         if not len(cats):
             return None
         sims = vecs @ query
-        order = [i for i in np.argsort(-sims) if sims[i] < 0.999][:k]
+        top = int(np.argmax(sims))
+        if sims[top] >= 0.999:  # the catalog's own product: its category is known
+            return cats[top] if cats[top] != "unknown" else None
+        order = list(np.argsort(-sims)[:k])
         votes: dict[str, int] = {}
         for i in order:
             votes[cats[i]] = votes.get(cats[i], 0) + 1
@@ -188,7 +191,8 @@ class Retriever:
         ``category`` keeps only scenes of that category; without it, the rerank also lowers
         scenes of another category than the one the product's nearest catalog products agree
         on (``likely_category``; ``STAGER_RERANK_CATEGORY_WEIGHT``): a boxy chair's old-product
-        look-alike may be a cabinet, but a chair belongs in a chair's scene.
+        look-alike may be a cabinet, but a chair belongs in a chair's scene. Scenes of unknown
+        category (imported without one) are not lowered.
         ``rerank=False`` orders by similarity alone (the gap ratio is still reported).
         """
         st = get_settings()
@@ -206,7 +210,9 @@ class Retriever:
             if category and scene.category != category:
                 continue
             g = fit_gap_ratio(alpha, self._fit(sid))
-            off = st.rerank_category_weight if likely and scene.category != likely else 0.0
+            # an imported scene of unknown category is not another category: never lowered
+            off = (st.rerank_category_weight
+                   if likely and scene.category not in (likely, "unknown") else 0.0)
             out.append(Candidate(sid, scene.category, sim, g,
                                  sim - st.rerank_gap_weight * g - off))
         if rerank:

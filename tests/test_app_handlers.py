@@ -238,6 +238,12 @@ def test_parallax_controls_are_wired_to_the_outputs_button():
     assert len(fns) == 1 and (UI["out_parallax"]._id, "click") in fns[0].targets
     ids = {b._id for b in fns[0].inputs} | {b._id for b in fns[0].outputs}
     assert {UI["px_seconds"]._id, UI["px_move"]._id, UI["px_video"]._id} <= ids
+    # the outputs gallery serves (and its download button saves) lossless PNG files
+    img = np.zeros((16, 16, 3), np.uint8)
+    img[4:12, 4:12] = (200, 30, 40)
+    item = UI["out_gallery"].postprocess([(img, "telea")]).root[0]
+    assert item.image.path.endswith(".png")
+    assert np.array_equal(np.asarray(Image.open(item.image.path).convert("RGB")), img)
     assert isinstance(UI["px_video"], gr.Video) and UI["out_parallax"].value == "Make parallax clip"
 
 

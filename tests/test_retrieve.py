@@ -96,7 +96,8 @@ def test_clip_embedder_wiring_with_a_tiny_open_clip():
     assert not np.allclose(v, emb(img2))
 
 
-def test_a_boxy_chair_is_staged_in_a_chair_scene(catalog, retriever, settings_env):
+def test_a_boxy_chair_is_staged_in_a_chair_scene(catalog, retriever, settings_env,
+                                                   monkeypatch):
     """A designer's hard-edged red chair (a square back on a seat and four legs): its nearest
     old product by look and fit is a cabinet, but the catalog products most like it are
     chairs, and the rerank puts a chair's scene first. Without the category term (weight 0)
@@ -111,4 +112,14 @@ def test_a_boxy_chair_is_staged_in_a_chair_scene(catalog, retriever, settings_en
     assert retriever.likely_category(query) == "chair"
     assert retriever.search(chair, k=3)[0].category == "chair"
     settings_env(RERANK_CATEGORY_WEIGHT="0")
-    assert retriever.search(chair, k=3)[0].category != "chair"
+    look_alike = retriever.search(chair, k=3)[0]
+    assert look_alike.category != "chair"
+    # a scene imported without a category is not "another category": it is not lowered
+    from dataclasses import replace
+
+    settings_env(RERANK_CATEGORY_WEIGHT="0.2")
+    scene = retriever.catalog.scene
+    monkeypatch.setattr(retriever.catalog, "scene", lambda sid: replace(
+        scene(sid), category="unknown") if sid == look_alike.scene_id else scene(sid))
+    top = retriever.search(chair, k=3)[0]
+    assert top.scene_id == look_alike.scene_id and top.category == "unknown"
