@@ -140,6 +140,25 @@ def friendly_gen(fn):
     return wrapper
 
 
+def said(fn, outputs: int, msg: int):
+    """``fn`` as an event handler whose refusal (a ``gr.Error``) is said on its message line
+    (output ``msg`` of ``outputs``) and in a toast, every other output unchanged: a raised
+    error leaves a bare red "Error" badge on each output. Called directly, ``fn`` still
+    raises."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as exc:
+            gr.Warning(exc.message)
+            out = [gr.update()] * outputs
+            out[msg] = f"**{exc.message}**"
+            return out[0] if outputs == 1 else tuple(out)
+
+    return wrapper
+
+
 def _one_line(exc: Exception) -> str:
     s = str(exc).strip()
     return s.splitlines()[0] if s else exc.__class__.__name__

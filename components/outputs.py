@@ -17,7 +17,7 @@ from stager.images import save_png
 from stager.pipeline import get_context, prepare, run_backend
 
 from . import register
-from .common import (Session, UserError, friendly, friendly_gen, grey_card, job_key,
+from .common import (Session, UserError, friendly, friendly_gen, grey_card, job_key, said,
                      placement_of)
 from .placement import controls, request
 
@@ -168,4 +168,4 @@ def listen(state, concurrency: int):
                          [state, get("out_gallery"), get("out_slider"), get("out_msg")],
                          concurrency_limit=concurrency, concurrency_id="models")
     get("out_gallery").select(pick, [state], [get("out_slider"), get("out_download")])
-    get("out_pool").click(send_to_pool, [state] + controls(), [get("out_msg")])
+    get("out_pool").click(said(send_to_pool, 1, 0), [state] + controls(), [get("out_msg")])

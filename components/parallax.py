@@ -17,7 +17,7 @@ from stager import parallax as px
 from stager.config import get_settings
 
 from . import register
-from .common import Session, UserError, friendly
+from .common import Session, UserError, friendly, said
 from .outputs import shown_output
 
 MOVES = {"sway (sideways, looping)": "sway", "push-in (zoom toward the product)": "push"}
@@ -83,6 +83,8 @@ def render():
 def listen(state):
     from . import get
 
-    get("out_parallax").click(make_clip, [state, get("px_seconds"), get("px_fps"),
-                                          get("px_amplitude"), get("px_move")],
+    # before a run: said on the message line, no "Error" badge on the player
+    get("out_parallax").click(said(make_clip, 3, 2),
+                              [state, get("px_seconds"), get("px_fps"), get("px_amplitude"),
+                               get("px_move")],
                               [get("px_video"), get("px_gif"), get("px_msg")])

@@ -82,6 +82,12 @@ def test_order_errors():
     with pytest.raises(gr.Error, match="run the backends first") as e:
         parallax.make_clip(Session(), 1, 8, 0.03, "sway (sideways, looping)")
     assert "\n" not in e.value.message
+    # as wired on the page: said on the message line, the other outputs unchanged (no badge)
+    from components.common import said
+
+    video, gif, msg = said(parallax.make_clip, 3, 2)(Session(), 1, 8, 0.03, "sway")
+    assert "run the backends first" in msg and video == gr.update() and gif == gr.update()
+    assert "run the backends first" in said(outputs.send_to_pool, 1, 0)(Session())
 
 
 def test_scene_search_captions_and_filter(catalog):
@@ -236,6 +242,7 @@ def test_parallax_controls_are_wired_to_the_outputs_button():
     demo = build()
     fns = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "make_clip"]
     assert len(fns) == 1 and (UI["out_parallax"]._id, "click") in fns[0].targets
+    assert fns[0].fn.__wrapped__ is parallax.make_clip  # refusals said, not raised (``said``)
     ids = {b._id for b in fns[0].inputs} | {b._id for b in fns[0].outputs}
     assert {UI["px_seconds"]._id, UI["px_move"]._id, UI["px_video"]._id} <= ids
     # the outputs gallery serves (and its download button saves) lossless PNG files
