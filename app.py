@@ -46,6 +46,11 @@ def warm_models() -> list[str]:
             warmed.append(name)
         except Exception as exc:  # noqa: BLE001
             log.warning("warm-up of %s failed: %s", name, exc)
+    try:  # the catalog products' vectors, which the retrieval's category rerank reads
+        get_context().retriever.product_vectors()
+        warmed.append("product vectors")
+    except Exception as exc:  # noqa: BLE001
+        log.warning("product vectors not precomputed: %s", exc)
     try:  # then SAM's embeddings of the catalog's scenes (a Space builds its catalog at
         # start); every backend is warm first, so a designer's first run does not wait
         from stager.segment import precompute_embeddings

@@ -149,16 +149,21 @@ class Retriever:
         self._save(index)
         return index
 
+    def product_vectors(self) -> tuple[np.ndarray, list[str]]:
+        """(embeddings, categories) of the catalog's products, made on first use (the app
+        warms them in the background at start: with CLIP, a large catalog takes a while)."""
+        if self._products is None:
+            prods = self.catalog.products
+            vecs = [self.embedder(self.catalog.product_image(p.id)) for p in prods]
+            self._products = (np.stack(vecs) if vecs else np.zeros((0, 1), np.float32),
+                              [p.category for p in prods])
+        return self._products
+
     def likely_category(self, query: np.ndarray, k: int = 5, agree: int = 3) -> str | None:
         """The category the ``k`` catalog products most like the query (an embedding) agree
         on, at least ``agree`` of them; None without such agreement. A query that is a catalog
         product's own image (similarity over 0.999) has that product's category."""
-        if self._products is None:
-            prods = self.catalog.products
-            vecs = [self.embedder(self.catalog.product_image(p.id)) for p in prods]
-            self._products = (np.stack(vecs) if vecs else np.zeros((0, len(query)), np.float32),
-                              [p.category for p in prods])
-        vecs, cats = self._products
+        vecs, cats = self.product_vectors()
         if not len(cats):
             return None
         sims = vecs @ query

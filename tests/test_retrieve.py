@@ -123,3 +123,17 @@ def test_a_boxy_chair_is_staged_in_a_chair_scene(catalog, retriever, settings_en
         scene(sid), category="unknown") if sid == look_alike.scene_id else scene(sid))
     top = retriever.search(chair, k=3)[0]
     assert top.scene_id == look_alike.scene_id and top.category == "unknown"
+
+
+def test_the_app_warms_the_product_vectors(catalog):
+    """The category rerank reads every catalog product's vector: the app's background warm-up
+    makes them, so a designer's first search does not wait for them."""
+    import app
+    from stager.pipeline import get_context
+
+    r = get_context().retriever
+    r._products = None  # whatever an earlier test made
+    assert "product vectors" in app.warm_models()
+    vecs, cats = r._products  # made by the warm-up, not by this test
+    assert vecs.shape[0] == len(cats) == len(catalog.products) > 0
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
