@@ -21,7 +21,7 @@ from db.store import AuditError, get_store
 from stager.config import get_settings
 
 from . import register
-from .common import UserError, friendly, public_image
+from .common import UserError, friendly, public_image, said
 
 log = logging.getLogger("stager.app")
 
@@ -303,17 +303,7 @@ def in_page(fn):
     "Error" on every output, without its text: the message goes to the tab's message line
     instead, and nothing else on the page changes (outputs: name, current, A, B, progress,
     message, comment)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error as exc:
-            keep = gr.update()
-            return keep, keep, keep, keep, keep, f"**{exc.message}**", keep
-
-    return wrapper
+    return said(fn, 7, 5, toast=False)
 
 
 def listen():

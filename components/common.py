@@ -140,18 +140,19 @@ def friendly_gen(fn):
     return wrapper
 
 
-def said(fn, outputs: int, msg: int):
+def said(fn, outputs: int, msg: int, toast: bool = True):
     """``fn`` as an event handler whose refusal (a ``gr.Error``) is said on its message line
-    (output ``msg`` of ``outputs``) and in a toast, every other output unchanged: a raised
-    error leaves a bare red "Error" badge on each output. Called directly, ``fn`` still
-    raises."""
+    (output ``msg`` of ``outputs``), and in a toast with ``toast``, every other output
+    unchanged: a raised error leaves a bare red "Error" badge on each output (and, for events
+    that skip the queue, no text at all). Called directly, ``fn`` still raises."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except gr.Error as exc:
-            gr.Warning(exc.message)
+            if toast:
+                gr.Warning(exc.message)
             out = [gr.update()] * outputs
             out[msg] = f"**{exc.message}**"
             return out[0] if outputs == 1 else tuple(out)
