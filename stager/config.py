@@ -52,6 +52,9 @@ class Settings:
     rerank_category_weight: float = 0.2
     # compositing
     gap_margin: int = 6  # pixels the old product's footprint is dilated by before filling
+    # keep the margin's pixels that match the floor beyond it, not the old product's rim
+    # (composite.margin_keep): they stay as they are instead of being filled
+    margin_keep: bool = True
     context_scale: float = 1.6  # context window side / mask bbox side for backends
     fill_max_side: int = 768  # fully convolutional fills run at native resolution up to this
     fill_prior: str = "lines"  # classical fill under the new product, refined by residual models: lines | telea

@@ -99,6 +99,19 @@ class Prepared:
     relit: np.ndarray | None = None
     shadow_fill: np.ndarray | None = None
     shadow_reader: str = ""  # what read the old shadow's shading (``shadows.shade_reader``)
+    # margin pixels kept as they are (``composite.margin_keep``), per (source, margin)
+    kept_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def kept(self, margin: int) -> np.ndarray:
+        """The fill margin's pixels that match the floor beyond it (none when the setting is
+        off): a clean fill leaves them as they are in ``source``."""
+        if not get_settings().margin_keep:
+            return np.zeros(self.old_mask.shape, bool)
+        src = self.source
+        key = (id(src), margin)
+        if key not in self.kept_cache:
+            self.kept_cache[key] = comp.margin_keep(src, self.old_mask, margin)
+        return self.kept_cache[key]
 
     @property
     def source(self) -> np.ndarray:
@@ -119,14 +132,15 @@ class Prepared:
 
 
 def fill_region(prep: "Prepared") -> np.ndarray:
-    """Clean fill: the old footprint dilated by the margin, plus, when the old shadow is
+    """Clean fill: the old footprint dilated by the margin (less the margin's pixels that match
+    the floor beyond it: ``Prepared.kept``), plus, when the old shadow is
     removed, the part of it that relighting does not reach (``shadow_fill``; all of it for a
     ``Prepared`` made without relighting). Legacy (``clean_fill=False``): only the gap, plus
     the new product's soft edge."""
     req = prep.request or StageRequest(product=None)
     margin = get_settings().gap_margin if req.margin is None else req.margin
     if req.clean_fill:
-        region = dilate(prep.old_mask, margin)
+        region = dilate(prep.old_mask, margin) & ~prep.kept(margin)
         if req.remove_old_shadow and prep.old_shadow is not None:
             region |= prep.old_shadow if prep.shadow_fill is None else prep.shadow_fill
         return region
