@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from stager.config import get_settings
 from stager.images import overlay
 from stager.pipeline import StageRequest, get_context, prepare
 from stager.segment import refine
@@ -43,8 +44,17 @@ def preview(state: Session, scale, dx, dy, flip, dilation):
         "none (\"shadow under the new product\" is off)"
     return state, img, (f"Visible gap after the paste (yellow): {int(prep.gap.sum()):,} px; "
                         f"rebuilt background: {int(prep.fill_mask.sum()):,} px (the old product,"
-                        f" its margin and {_shadow_note(prep)}). "
+                        f" its margin and {_shadow_note(prep)}; {_kept_note(prep)}). "
                         f"New shadow: {new_shadow}.")
+
+
+def _kept_note(prep) -> str:
+    req = prep.request
+    margin = get_settings().gap_margin if req.margin is None else req.margin
+    n = int(prep.kept(margin).sum())
+    if not get_settings().margin_keep:
+        return "the whole margin filled: STAGER_MARGIN_KEEP is off"
+    return f"{n:,} px of floor in the margin kept as they are"
 
 
 def render():

@@ -4,8 +4,8 @@ and lay the layers in the order the ground truth is made.
 ``place`` fits the product's silhouette into the old product's box keeping its aspect,
 anchored on the old product's base line (products stand on the floor) whatever the scale, with
 user offset and flip; a product shot's own shadow travels with it as a darkening layer.
-The *fill region* is ``dilate(old mask, margin)`` plus the old product's shadow: a backend
-rebuilds the background there from the scene without the old product and without the new one;
+The *fill region* is ``dilate(old mask, margin)``, less the margin's pixels that show only
+floor (``margin_keep``), plus the old product's shadow: a backend rebuilds the background there from the scene without the old product and without the new one;
 the shadows and the product go on top once (``finish`` in the pipeline). The *gap* is what
 stays visible of the fill: fill region minus the new product.
 """
@@ -129,12 +129,13 @@ def gap_mask(old_mask: np.ndarray, new_mask: np.ndarray, margin: int) -> np.ndar
 KEEP_FLOOR = 2  # px next to the old mask always filled (its anti-aliased edge)
 KEEP_TOL = 10.0  # mean absolute difference per channel, 0-255, to the nearest floor colour
 KEEP_RATIO = 2.0  # ... and at most half the difference to the nearest colour of the old rim
-KEEP_REACH = 8  # px searched for those colours
+KEEP_REACH = 8  # px searched for those colours (at least the margin + 2)
+KEEP_MIX = 0.15  # ... and to any blend of the floor with this much of the old rim's colour, or more
 
 
 def margin_keep(image: np.ndarray, old_mask: np.ndarray, margin: int,
                 floor: int = KEEP_FLOOR, tol: float = KEEP_TOL, ratio: float = KEEP_RATIO,
-                reach: int = KEEP_REACH) -> np.ndarray:
+                reach: int = KEEP_REACH, mix: float = KEEP_MIX) -> np.ndarray:
     """The pixels of the fill margin (``dilate(old_mask, margin)`` outside
     ``dilate(old_mask, floor)``) that look like the background beyond the margin and not like
     the old product: HxW bool. The margin is there for a mask that misses the product's edge;
@@ -143,25 +144,31 @@ def margin_keep(image: np.ndarray, old_mask: np.ndarray, margin: int,
 
     A pixel is kept when some pixel within ``reach`` px just beyond the margin is within
     ``tol`` of its colour, that difference is at most 1/``ratio`` of its difference to the
-    nearest pixel of the old product's rim (3 px inside the mask), and it joins the background
-    through kept pixels. A product edge the mask missed matches the rim and is filled.
+    nearest colour of the old product's rim (3 px inside the mask) within reach and no more
+    than its difference to every blend of a floor pixel within reach with at least ``mix`` of
+    the colour of the rim pixel nearest to it (an anti-aliased or blurred edge the mask missed: on a grained
+    floor it can match a dark grain pixel as well as a blend); and it joins the background
+    through kept pixels. Where floor and product look alike nothing is kept: the whole margin
+    is filled, as without this step. ``reach`` grows with the margin so the rim stays in reach.
     """
-    from scipy import ndimage as ndi
-
     found = bbox(old_mask)
     if found is None:
         return np.zeros(old_mask.shape, bool)
+    reach = max(reach, margin + 2)
     h, w = old_mask.shape
     r = margin + 2 * reach + 1  # everything this reads lies within r px of the mask
     x0, y0, x1, y1 = found
     y0, y1, x0, x1 = max(y0 - r, 0), min(y1 + r, h), max(x0 - r, 0), min(x1 + r, w)
     out = np.zeros(old_mask.shape, bool)
-    out[y0:y1, x0:x1] = _margin_keep(np.asarray(image)[y0:y1, x0:x1], old_mask[y0:y1, x0:x1],
-                                     margin, floor, tol, ratio, reach)
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = img[..., None]
+    out[y0:y1, x0:x1] = _margin_keep(img[y0:y1, x0:x1], old_mask[y0:y1, x0:x1], margin,
+                                     floor, tol, ratio, reach, mix)
     return out
 
 
-def _margin_keep(image, old_mask, margin, floor, tol, ratio, reach):
+def _margin_keep(image, old_mask, margin, floor, tol, ratio, reach, mix):
     from scipy import ndimage as ndi
 
     grown = dilate(old_mask, margin)
@@ -172,22 +179,34 @@ def _margin_keep(image, old_mask, margin, floor, tol, ratio, reach):
     rim = old_mask & ~ndi.binary_erosion(old_mask, iterations=3)
     h, w = old_mask.shape
     pad = ((reach, reach), (reach, reach))
-    img = np.pad(np.asarray(image, np.float32)[..., :3], pad + ((0, 0),), mode="edge")
+    colour = np.asarray(image, np.float32)[..., :3]
+    img = np.pad(colour, pad + ((0, 0),), mode="edge")
     big = np.float32(1e6)  # a candidate that is not floor (or not rim) is out of reach
-    far_bg = np.where(np.pad(outer, pad)[..., None], img, big)
+    is_bg = np.pad(outer, pad)
+    far_bg = np.where(is_bg[..., None], img, big)
     far_rim = np.where(np.pad(rim, pad)[..., None], img, big)
     ys, xs = np.nonzero(ring)
+    _, (iy, ix) = ndi.distance_transform_edt(~rim, return_indices=True)
+    edge = colour[iy[ys, xs], ix[ys, xs]]  # the rim's colour nearest each ring pixel
     ys, xs = ys + reach, xs + reach
     own = img[ys, xs]
     d_bg = np.full(len(ys), big, np.float32)
     d_rim = np.full(len(ys), big, np.float32)
+    d_mix = np.full(len(ys), big, np.float32)
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
-            if dy * dy + dx * dx <= reach * reach:
-                np.minimum(d_bg, np.abs(far_bg[ys + dy, xs + dx] - own).mean(-1), out=d_bg)
-                np.minimum(d_rim, np.abs(far_rim[ys + dy, xs + dx] - own).mean(-1), out=d_rim)
+            if dy * dy + dx * dx > reach * reach:
+                continue
+            f = far_bg[ys + dy, xs + dx]
+            np.minimum(d_bg, np.abs(f - own).mean(-1), out=d_bg)
+            np.minimum(d_rim, np.abs(far_rim[ys + dy, xs + dx] - own).mean(-1), out=d_rim)
+            # the nearest blend of this floor pixel with the rim's colour, from ``mix`` up
+            v = edge - f
+            t = np.clip(((own - f) * v).sum(-1) / np.maximum((v * v).sum(-1), 1e-6), mix, 1.0)
+            dm = np.abs(own - f - t[:, None] * v).mean(-1)
+            np.minimum(d_mix, np.where(is_bg[ys + dy, xs + dx], dm, big), out=d_mix)
     keep = np.zeros((h, w), bool)
-    ok = (d_bg <= tol) & (d_bg * ratio <= d_rim)
+    ok = (d_bg <= tol) & (d_bg * ratio <= d_rim) & (d_bg <= d_mix)
     keep[ys[ok] - reach, xs[ok] - reach] = True
     known = ~grown
     lab, _ = ndi.label(keep | known)

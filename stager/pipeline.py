@@ -100,7 +100,7 @@ class Prepared:
     shadow_fill: np.ndarray | None = None
     shadow_reader: str = ""  # what read the old shadow's shading (``shadows.shade_reader``)
     # margin pixels kept as they are (``composite.margin_keep``), per (source, margin)
-    kept_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    kept_cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def kept(self, margin: int) -> np.ndarray:
         """The fill margin's pixels that match the floor beyond it (none when the setting is
@@ -108,7 +108,7 @@ class Prepared:
         if not get_settings().margin_keep:
             return np.zeros(self.old_mask.shape, bool)
         src = self.source
-        key = (id(src), margin)
+        key = (id(src), id(self.old_mask), margin)  # a copy may change either
         if key not in self.kept_cache:
             self.kept_cache[key] = comp.margin_keep(src, self.old_mask, margin)
         return self.kept_cache[key]

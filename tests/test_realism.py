@@ -690,15 +690,17 @@ def _room_with(colour, mask_inset: int, seed: int = 1, noise: float = 3.0):
 def test_margin_keeps_the_floor_and_fills_the_edge_a_mask_missed(colour):
     """The fill margin's floor pixels stay as they are; product pixels the mask missed (3 px
     of its edge) match the old product's rim and are filled, even when the product is only 8
-    grey levels off the floor (the second case: there only the rim test tells them apart)."""
+    grey levels off the floor (the second case: there only the rim test tells them apart;
+    noise sigma 6 hides a blend of the two, so much of that margin is filled as before)."""
     scene, mask, alpha = _room_with(colour, 3, noise=6.0)
     kept = comp.margin_keep(scene, mask, 6)
     missed = (alpha > (0.1 if colour[0] > 200 else 0.6)) & ~mask  # a faint blend is floor
     assert missed.sum() > 500
     assert not (kept & missed).any(), int((kept & missed).sum())
     assert not (kept & dilate(mask, 2)).any()  # the mask's edge itself is always filled
-    floor = dilate(mask, 6) & ~dilate(mask, 2) & ~dilate(alpha > 0.02, 1)
-    assert kept[floor].mean() > 0.9, kept[floor].mean()
+    if colour[0] > 200:  # most of the floor is kept (where the product is vivid)
+        floor = dilate(mask, 6) & ~dilate(mask, 2) & ~dilate(alpha > 0.02, 1)
+        assert kept[floor].mean() > 0.8, kept[floor].mean()  # measured 0.86 (noise sigma 6)
 
 
 def test_margin_keep_spares_a_vivid_product_with_an_exact_mask(room_job):
@@ -747,3 +749,62 @@ def test_margin_keep_lowers_the_catalog_error_where_the_old_shadow_was(catalog, 
     r_on, r_off = np.array(region["true"]), np.array(region["false"])
     assert (w_on <= w_off + 1e-5).all() and w_on.mean() < 0.97 * w_off.mean(), (w_on, w_off)
     assert r_on.mean() < 0.9 * r_off.mean(), (r_on, r_off)
+
+
+@pytest.mark.parametrize("blur", [0.0, 1.5])
+def test_margin_keep_leaves_no_outline_of_a_dark_product_on_a_grained_floor(blur):
+    """A cold review's case: light planks with 2-px dark grain every 9 px, a dark sofa whose
+    mask misses 3 px of its edge. A half-blend of sofa and plank is as close to a grain pixel
+    as to anything, so it passed the first version's floor test and drew a dark line round the
+    old product (150 kept product pixels, 46-49 levels off the floor). It is a blend of the
+    floor and the rim beside it, so it is filled now; the planks themselves are still kept."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    floor = np.full((512, 512, 3), 150, np.float32) * np.array([1, 0.8, 0.6], np.float32)
+    grain = np.zeros((512, 512), bool)
+    for x in range(0, 512, 9):
+        grain[:, x:x + 2] = True
+    floor[grain] = np.array([95, 76, 57], np.float32)
+    floor += rng.normal(0, 2, floor.shape)
+    alpha, _ = red_product()
+    if blur:
+        alpha = cv2.GaussianBlur(alpha, (0, 0), blur)
+    img = floor * (1 - alpha[..., None]) + np.array([30, 25, 20], np.float32) * alpha[..., None]
+    scene = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    mask = alpha > 0.5
+    for _ in range(3):
+        mask = mask & ~dilate(~mask, 1)
+    kept = comp.margin_keep(scene, mask, 6)
+    off = np.abs(scene.astype(np.float32) - floor).mean(-1)
+    assert kept.sum() > 300
+    assert off[kept].max() < 12, off[kept].max()  # no product blend kept
+    assert not (kept & (alpha > 0.15)).any()
+    if not blur:  # (blurred, the product's faint edge reaches over most of the margin)
+        plank = dilate(mask, 6) & ~dilate(mask, 2) & ~grain & ~dilate(alpha > 0.01, 2)
+        assert kept[plank].mean() > 0.7, kept[plank].mean()
+
+
+def test_kept_margin_follows_a_copy_with_another_mask_and_the_setting(room_job, settings_env):
+    """``Prepared.kept`` is cached per source and mask: a copy with a grown mask keeps nothing
+    inside it (the first version's cache, shared by ``dataclasses.replace``, left 540 px of
+    the new mask unfilled), and with ``STAGER_MARGIN_KEEP=0`` the fill is the whole margin."""
+    from dataclasses import replace
+
+    from stager.config import get_settings
+
+    prep = _prep(room_job)
+    margin = get_settings().gap_margin
+    assert prep.kept(margin).sum() > 1000
+    grown = replace(prep, old_mask=dilate(prep.old_mask, 5))
+    assert grown.fill_mask[grown.old_mask].all()
+    assert not (grown.kept(margin) & dilate(grown.old_mask, 2)).any()
+    edited = replace(prep)
+    edited.kept(margin)
+    edited.old_mask = dilate(prep.old_mask, 5)  # the mask changed on the object itself
+    assert edited.fill_mask[edited.old_mask].all()
+    settings_env(MARGIN_KEEP="0")
+    off = _prep(room_job)
+    assert np.array_equal(off.fill_mask & dilate(off.old_mask, margin),
+                          dilate(off.old_mask, margin))
+    assert not off.kept(margin).any()
