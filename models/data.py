@@ -161,7 +161,7 @@ def parse_shares(text: str | None, data: str = "mix") -> dict[str, float] | None
     negative or not finite is an error."""
     if not text:
         return None
-    allowed = set(MIX_SHARES[data]) | ({"texture"} if data == "mix" else set())
+    allowed = set(MIX_SHARES[data]) | ({"texture", "room"} if data == "mix" else set())
     out: dict[str, float] = {}
     for part in text.split(","):
         name, sep, val = part.partition("=")
@@ -203,7 +203,7 @@ def _build_chunk(job, catalog: Catalog | None = None, progress=None):
         if not sources["real"] and shares:
             raise ValueError("--shares gives real photos a share, but no bundled photos were "
                              "found (scikit-image, scikit-learn and matplotlib ship them)")
-    names = [k for k in share if share[k] > 0 and (k == "texture" or sources[k])]
+    names = [k for k in share if share[k] > 0 and (k in ("texture", "room") or sources[k])]
     p = np.array([share[k] for k in names])
     p /= p.sum()
     counts = dict.fromkeys(names, 0)
@@ -213,6 +213,8 @@ def _build_chunk(job, catalog: Catalog | None = None, progress=None):
         counts[kind] += 1
         if kind == "texture":
             c = gaps.procedural_texture(rng, res)
+        elif kind == "room":
+            c = gaps.plain_room_background(rng, res)
         else:
             src = sources[kind]
             c = _crop(rng, src[int(rng.integers(len(src)))], res)

@@ -229,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "current catalog with imported scenes")
     t.add_argument("--shares", default=None,
                    help="edgeconnect: the sources' shares of the crops, e.g. "
-                        "catalog=0.3,real=0.55,texture=0.15 (default for mix: 0.45/0.4/0.15)")
+                        "catalog=0.3,real=0.55,texture=0.15 (default for mix: 0.45/0.4/0.15); "
+                        "room = plain rooms, a wall over a floor (gaps.plain_room_background)")
     t.add_argument("--log-dir", default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--seeds", default=None, help="edgeconnect: several seeds trained together, "

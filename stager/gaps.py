@@ -228,5 +228,32 @@ def procedural_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def plain_room_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A designer's plain room with nothing in it: a wall over a floor (flat colours, a light
+    gradient, sensor noise), the boundary level or slightly slanted, sometimes a skirting strip
+    on the wall's foot or a corner where two walls meet: ``size x size x 3`` uint8. Gaps cut
+    across its boundary teach a fill to carry the room as it is, and to draw no skirting the
+    room does not show (a model trained only on the catalog's rooms, which have one, drew a
+    dark band above a plain room's floor line)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    wall, floor = rng.uniform(110, 240, 3), rng.uniform(35, 200, 3)
+    if np.abs(wall - floor).mean() < 25:  # a floor line one can see
+        floor = np.clip(wall - rng.uniform(40, 100), 0, 255)
+    slope = float(rng.uniform(-0.15, 0.15)) if rng.random() < 0.5 else 0.0
+    line = rng.uniform(0.25, 0.75) * size + slope * (xx - size / 2)
+    img = np.where((yy < line)[..., None], wall, floor).astype(np.float32)
+    if rng.random() < 0.4:  # a skirting strip on the wall's foot
+        h = rng.uniform(2, 10)
+        strip = (yy < line) & (yy >= line - h)
+        img[strip] = rng.uniform(20, 250, 3)
+    if rng.random() < 0.3:  # a corner: the side wall a shade darker
+        x0 = rng.uniform(0.15, 0.85) * size
+        side = (xx > x0) if rng.random() < 0.5 else (xx < x0)
+        img[side & (yy < line)] *= rng.uniform(0.75, 0.95)
+    img *= (1 + rng.uniform(-0.2, 0.2) * (yy / size - 0.5))[..., None]
+    img += rng.normal(0, rng.uniform(0, 6), img.shape)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
 __all__ = ["Gap", "product_gap", "free_form_hole", "silhouette_bank", "real_photos",
-           "REAL_HELDOUT", "procedural_texture"]
+           "REAL_HELDOUT", "procedural_texture", "plain_room_background"]

@@ -369,3 +369,26 @@ def test_shares_without_the_catalog_never_open_or_build_one(tmp_path, settings_e
     meta = read_meta(out / WEIGHT_FILES["inpaint_weighted"])
     assert "--shares real=1,texture=1" in meta["data"] and "catalog" not in meta["data"].split(
         ";")[1]
+
+
+def test_room_share_draws_plain_rooms_with_a_floor_line():
+    """``--shares ...,room=x`` adds plain rooms (a wall over a floor; gaps cut across the
+    floor line teach a fill not to draw a skirting the room lacks): each crop of that source
+    is two flat colours split by one boundary, with noise and no texture beyond it; the name
+    is refused where the data choice is not the mix."""
+    from models.data import InpaintPool, parse_shares
+    from stager.gaps import plain_room_background
+
+    assert parse_shares("catalog=2,room=2") == {"catalog": 0.5, "room": 0.5}
+    with pytest.raises(ValueError):
+        parse_shares("room=1", data="real")
+    pool = InpaintPool(None, 64, crops=40, masks=2, data="mix", seed=0,
+                       shares=parse_shares("room=1"))
+    assert pool.counts == {"room": 40}
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        img = plain_room_background(rng, 128).astype(np.float32)
+        top, bottom = img[:8].reshape(-1, 3), img[-8:].reshape(-1, 3)
+        # wall and floor: each nearly one colour (noise <= 6, a gradient <= 20%), and apart
+        assert np.abs(top.mean(0) - bottom.mean(0)).mean() > 15
+        assert bottom.std(axis=0).max() < 8  # the floor: one colour and noise, no texture
