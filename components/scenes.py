@@ -28,8 +28,15 @@ def search(state: Session, k: int, category: str):
              for c in cands]
     rows = "; ".join(f"{c.scene_id} {c.score:.2f} (sim {c.similarity:.2f}, gap {c.gap_ratio:.0%})"
                      for c in cands)
-    return state, items, (f"{len(cands)} scenes, best first by score = similarity − gap weight × "
+    n = len(cands)
+    return state, items, (f"{n} scene{'s' if n != 1 else ''}, best first by score = similarity − gap weight × "
                           f"gap ratio: {rows}.")
+
+
+def categories():
+    """The category choices as the catalog has them now (a ``catalog import`` adds some while
+    the app runs: imported scenes without a category are "unknown")."""
+    return gr.update(choices=[ANY] + get_context().catalog.categories())
 
 
 def render():
@@ -55,3 +62,4 @@ def listen(state, after_product):
         ev.success(search, inputs, outputs)
     get("scene_k").release(search, inputs, outputs)
     get("scene_category").change(search, inputs, outputs)
+    get("scene_category").focus(categories, None, get("scene_category"))

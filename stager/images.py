@@ -98,7 +98,10 @@ def load_image(src: Source, keep_alpha: bool = True, max_side: int | None = None
         raise ImageError(f"{name} is over the limit of {settings.max_pixels:,} pixels; "
                          "downscale it or raise STAGER_MAX_PIXELS") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{name} is not an image that can be read ({exc.__class__.__name__})") from exc
+        what = ("not a known image format" if isinstance(exc, UnidentifiedImageError)
+                else "damaged or truncated")
+        raise ImageError(f"{name} is not an image that can be read ({what}: use a PNG, JPEG "
+                         "or WebP file)") from exc
     if im.size[0] == 0 or im.size[1] == 0:
         raise ImageError(f"{name} is empty (0 pixels)")
     arr = pil_to_array(im, keep_alpha=keep_alpha)

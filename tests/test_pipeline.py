@@ -100,6 +100,9 @@ def test_the_app_context_follows_a_catalog_import(tmp_path, monkeypatch):
     pipeline._CONTEXT._segmenter = seg
     first = pipeline.get_context()
     assert pipeline.get_context() is first and first.catalog.scenes == []
+    from components import scenes as scenes_tab
+
+    assert "unknown" not in scenes_tab.categories()["choices"]
     room = np.full((64, 80, 3), 180, np.uint8)
     room[30:50, 20:40] = (200, 30, 30)
     (tmp_path / "rooms").mkdir()
@@ -120,6 +123,8 @@ def test_the_app_context_follows_a_catalog_import(tmp_path, monkeypatch):
     now = pipeline.get_context()
     assert now is not first and [s.source for s in now.catalog.scenes] == ["import"]
     assert now._segmenter is seg and now._embedder == "loaded embedder"
+    # the Search tab's category list follows too (refreshed when the dropdown is opened)
+    assert scenes_tab.categories()["choices"] == [scenes_tab.ANY, "unknown"]
     assert pipeline.get_context() is now
     (base.root / "manifest.json").write_text("{not json")  # half-written by hand: kept
     touch(base.root / "manifest.json")
