@@ -645,10 +645,11 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
         w = np.clip(cv2.GaussianBlur(soft.astype(np.float32), (0, 0), 1.5), 0, 1)
         w = np.where(soft, 1.0, w)
         div = div * (1.0 - w) + np.minimum(div, np.clip(measured, 0.5, 1.0)) * w
-    # under the base (where a contact shadow would be) never lit above the floor the shadow
-    # does not reach, on the same rows: the bound ``contact_lift`` keeps, now on every lift
+    # never lit above the floor the shadow does not reach (beside on the same rows or below in
+    # the same columns): under the base, the bound ``contact_lift`` keeps, now on every lift;
+    # at a fitted cast shadow's tip, where fit and reader both overshoot on a plain floor
     ob = bbox(old_mask)
-    under = shadow_mask & (contact_shadow(old_mask.shape, ob, 1.0) < 0.97) if ob else None
+    under = shadow_mask.copy() if ob else None
     cap = floor_cap(scene, old_mask, shadow_mask, under) if under is not None else None
     if cap is not None:
         capped = np.clip(_smooth_luma(scene) / np.maximum(cap, 1.0), 0.0, 1.0)
@@ -658,8 +659,11 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
     return relit, beyond | deep
 
 
-# the relit floor's ceiling under the base: this percentile of the luma of the floor the shadow
-# does not reach (beside on the same rows, or below in the same columns), plus this much. On 24
+# the relit floor's ceiling: this percentile of the luma of the floor the shadow does not reach
+# (beside on the same rows, or below in the same columns), plus this much. Applied under the
+# base only at first (what follows); over the whole shadow it measured the same on the catalog
+# (240 scenes: true shadow 6.81 against 6.80, 22 bright patches either way; under-base L1
+# 0.0102 against 0.0099) and a plain room's cast-shadow tip went from 10 levels too bright to 6. On 24
 # held-out catalog pairs (Telea's fill) under-base L1 0.0075 without the ceiling, 0.0099 with it
 # (0.0105 at 3%, 0.0090 at 8% and the 95th percentile), the old-shadow region unchanged; in a
 # new user's room with no contact shadow the floor under the box was lit 43 grey levels above
