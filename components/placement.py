@@ -49,12 +49,11 @@ def preview(state: Session, scale, dx, dy, flip, dilation):
 
 
 def _kept_note(prep) -> str:
-    req = prep.request
-    margin = get_settings().gap_margin if req.margin is None else req.margin
-    n = int(prep.kept(margin).sum())
-    if not get_settings().margin_keep:
+    settings = get_settings()
+    if not settings.margin_keep:
         return "the whole margin filled: STAGER_MARGIN_KEEP is off"
-    return f"{n:,} px of floor in the margin kept as they are"
+    margin = settings.gap_margin if prep.request.margin is None else prep.request.margin
+    return f"{int(prep.kept(margin).sum()):,} px of floor in the margin kept as they are"
 
 
 def render():

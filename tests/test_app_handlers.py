@@ -148,6 +148,10 @@ def test_placement_preview_and_empty_mask(catalog):
     _, img2, _ = placement.preview(state, 0.6, 0.1, 0.0, True, 3)
     assert not np.array_equal(img, img2)
     assert "New shadow: contact shadow" in msg
+    import re
+
+    kept = re.search(r"([\d,]+) px of floor in the margin kept as they are", msg)
+    assert kept and int(kept.group(1).replace(",", "")) > 100  # the catalog's margin is floor
     state.realism = {**state.realism, "shadow": False}  # "shadow under the new product" off
     assert "New shadow: none" in placement.preview(state, 1.0, 0.0, 0.0, False, 0)[2]
     state.realism = {k: v for k, v in state.realism.items() if k != "shadow"}
