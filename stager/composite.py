@@ -5,7 +5,8 @@ and lay the layers in the order the ground truth is made.
 anchored on the old product's base line (products stand on the floor) whatever the scale, with
 user offset and flip; a product shot's own shadow travels with it as a darkening layer.
 The *fill region* is ``dilate(old mask, margin)``, less the margin's pixels that show only
-floor (``margin_keep``), plus the old product's shadow: a backend rebuilds the background there from the scene without the old product and without the new one;
+floor (``margin_keep``), plus the old product's shadow: a backend rebuilds the background
+there from the scene without the old product and without the new one;
 the shadows and the product go on top once (``finish`` in the pipeline). The *gap* is what
 stays visible of the fill: fill region minus the new product.
 """
@@ -146,10 +147,10 @@ def margin_keep(image: np.ndarray, old_mask: np.ndarray, margin: int,
     ``tol`` of its colour, that difference is at most 1/``ratio`` of its difference to the
     nearest colour of the old product's rim (3 px inside the mask) within reach and no more
     than its difference to every blend of a floor pixel within reach with at least ``mix`` of
-    the colour of the rim pixel nearest to it (an anti-aliased or blurred edge the mask missed: on a grained
-    floor it can match a dark grain pixel as well as a blend); and it joins the background
-    through kept pixels. Where floor and product look alike nothing is kept: the whole margin
-    is filled, as without this step. ``reach`` grows with the margin so the rim stays in reach.
+    the colour of the rim pixel nearest to it (an anti-aliased or blurred edge the mask
+    missed: on a grained floor it can match a dark grain pixel as well as a blend); and it
+    joins the background through kept pixels. Where floor and product look alike nothing is
+    kept: the whole margin is filled, as without this step. ``reach`` grows with the margin so the rim stays in reach.
     """
     found = bbox(old_mask)
     if found is None:

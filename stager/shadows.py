@@ -645,29 +645,26 @@ def relight(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray, li
         w = np.clip(cv2.GaussianBlur(soft.astype(np.float32), (0, 0), 1.5), 0, 1)
         w = np.where(soft, 1.0, w)
         div = div * (1.0 - w) + np.minimum(div, np.clip(measured, 0.5, 1.0)) * w
-    # never lit above the floor the shadow does not reach (beside on the same rows or below in
-    # the same columns): under the base, the bound ``contact_lift`` keeps, now on every lift;
-    # at a fitted cast shadow's tip, where fit and reader both overshoot on a plain floor
-    ob = bbox(old_mask)
-    under = shadow_mask.copy() if ob else None
-    cap = floor_cap(scene, old_mask, shadow_mask, under) if under is not None else None
+    # never lit above the floor the shadow does not reach (``floor_cap``): under the base, the
+    # bound ``contact_lift`` keeps, now on every lift; at a fitted cast shadow's tip, where fit
+    # and reader both overshoot on a plain floor
+    cap = floor_cap(scene, old_mask, shadow_mask)
     if cap is not None:
         capped = np.clip(_smooth_luma(scene) / np.maximum(cap, 1.0), 0.0, 1.0)
-        div = np.where(under, np.maximum(div, capped), div)
+        div = np.where(shadow_mask, np.maximum(div, capped), div)
     relit = np.clip(scene.astype(np.float32) / div[..., None] + 0.5, 0, 255).astype(np.uint8)
     beyond = shadow_mask & ~core & (model > 0.99)  # painted where no fitted shadow falls
     return relit, beyond | deep
 
 
-# the relit floor's ceiling: this percentile of the luma of the floor the shadow does not reach
-# (beside on the same rows, or below in the same columns), plus this much. Applied under the
-# base only at first (what follows); over the whole shadow it measured the same on the catalog
-# (240 scenes: true shadow 6.81 against 6.80, 22 bright patches either way; under-base L1
-# 0.0102 against 0.0099) and a plain room's cast-shadow tip went from 10 levels too bright to 6. On 24
-# held-out catalog pairs (Telea's fill) under-base L1 0.0075 without the ceiling, 0.0099 with it
-# (0.0105 at 3%, 0.0090 at 8% and the 95th percentile), the old-shadow region unchanged; in a
-# new user's room with no contact shadow the floor under the box was lit 43 grey levels above
-# the clean floor, 5 with it (4 at 3%, 8 at 8%)
+# the relit floor's ceiling: this percentile of the luma of the floor the shadow does not reach,
+# plus this much. On 24 held-out catalog pairs (Telea's fill), applied under the base only:
+# under-base L1 0.0075 without it, 0.0099 with it (0.0105 at 3%, 0.0090 at 8% and the 95th
+# percentile), the old-shadow region unchanged; in a new user's room with no contact shadow the
+# floor under the box was lit 43 grey levels above the clean floor, 5 with it (4 at 3%, 8 at
+# 8%). Over the whole shadow (the default) the catalog measured the same (240 scenes: true
+# shadow 6.81 against 6.80, 22 bright patches either way; under-base L1 0.0102 against 0.0099)
+# and a plain room's cast-shadow tip went from 10 levels too bright to 6.
 FLOOR_CAP_PERCENTILE = 90.0
 FLOOR_CAP_ALLOW = 0.05
 
@@ -679,27 +676,28 @@ def _smooth_luma(img: np.ndarray) -> np.ndarray:
 
 
 def floor_cap(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray,
-              where: np.ndarray | None = None, percentile: float = FLOOR_CAP_PERCENTILE,
-              allow: float = FLOOR_CAP_ALLOW) -> np.ndarray | None:
-    """The brightest the relit old shadow's level may be, per row of ``where`` (default: the
-    shadow; HxW float32, inf off those rows), or None when there is no floor to measure: the ``percentile`` of the luma
-    (``_smooth_luma``: blurred by 2 px, so a bright grain pixel is not the floor's level) of
-    the pixels on
-    the same rows (+-2) around the shadow, neither product nor shadow (both grown by 3 px),
-    within half the shadow's width beyond it on either side, times ``1 + allow``; rows with
-    too few such pixels take the nearest measured row's. A relit shadow is floor without the
-    shadow, so it is no brighter than the floor beside it; a reader that sees a shadow where
-    there is none (the shade model, trained on rooms whose products all have a contact
-    shadow, read 0.68 under a box that had none) would otherwise light the floor 50% above it."""
-    region = shadow_mask if where is None else where
-    found = bbox(region)
+              percentile: float = FLOOR_CAP_PERCENTILE, allow: float = FLOOR_CAP_ALLOW
+              ) -> np.ndarray | None:
+    """The brightest the relit old shadow's level may be (HxW float32, inf outside the
+    shadow's box), or None when there is no floor to measure. Per pixel, the more generous of
+    two readings of the floor the shadow does not reach (neither product nor shadow, both
+    grown by 3 px), each the ``percentile`` of its ``_smooth_luma`` (blurred by 2 px, so a
+    bright grain pixel is not the floor's level), times ``1 + allow``:
+    beside, on the same rows (+-2) within half the shadow's width beyond it on either side
+    (rows with too few such pixels take the nearest measured row's); and below, in the same
+    columns (+-8) just under the shadow (a pool of light in front of a sofa is brighter than the
+    floor beside it, and is floor too). A relit shadow is floor without the shadow, so it is
+    no brighter than that floor; a reader that sees a shadow where there is none (the shade
+    model, trained on rooms whose products all have a contact shadow, read 0.68 under a box
+    that had none) would otherwise light the floor 50% above it."""
+    found = bbox(shadow_mask)
     if found is None:
         return None
     H, W = shadow_mask.shape
     x0, y0, x1, y1 = found
     lum = _smooth_luma(scene)
     floor = ~dilate(old_mask, 3) & ~dilate(shadow_mask, 3)
-    # beside: the same rows (+-2), half the region's width beyond it on either side
+    # beside: the same rows (+-2), half the shadow's width beyond it on either side
     half = max((x1 - x0) // 2, 16)
     xa, xb = max(x0 - half, 0), min(x1 + half, W)
     need = max(24, (xb - xa) // 8)
@@ -712,8 +710,7 @@ def floor_cap(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray,
     if np.isfinite(beside).any():
         ok = np.nonzero(np.isfinite(beside))[0]
         beside = np.interp(np.arange(y1 - y0), ok, beside[ok]).astype(np.float32)
-    # below: the same columns (+-8), just under the shadow (a pool of light in front of the
-    # product is brighter than the floor beside it, and is floor too)
+    # below: the same columns (+-8), just under the shadow
     depth = max(12, (y1 - y0) // 2)
     under = np.full(x1 - x0, np.nan, np.float32)
     low = np.where(shadow_mask.any(axis=0), H - 1 - np.argmax(shadow_mask[::-1], axis=0), -1)
@@ -723,7 +720,9 @@ def floor_cap(scene: np.ndarray, old_mask: np.ndarray, shadow_mask: np.ndarray,
         if bottom < 0:
             continue
         ya, yb = bottom + 3, min(bottom + 3 + depth, H)
-        v = lum[ya:yb, xa2:xb2][floor[ya:yb, xa2:xb2]] if yb > ya else lum[:0, 0]
+        if yb <= ya:
+            continue
+        v = lum[ya:yb, xa2:xb2][floor[ya:yb, xa2:xb2]]
         if v.size >= 24:
             under[j] = float(np.percentile(v, percentile))
     cap = np.fmax(beside[:, None], under[None, :])  # the more generous of the two
