@@ -408,8 +408,10 @@ class _RingBatch:
     boundary weights are the whole hole's: distance to the *known background*, the seam that
     shows, not the ring's inner edge under the product. Picklable, for worker processes."""
 
-    def __init__(self, pool: InpaintPool, kind: str, sigma: float):
+    def __init__(self, pool: InpaintPool, kind: str, sigma: float, fsr_mix: float = 0.0,
+                 fsr_max_px: int = 8000):
         self.pool, self.kind, self.sigma = pool, kind, sigma
+        self.fsr_mix, self.fsr_max_px = fsr_mix, fsr_max_px
 
     def __call__(self, idx, lams) -> tuple:
         imgs, _, holes = self.pool.take(idx)
@@ -417,6 +419,9 @@ class _RingBatch:
         pri = np.stack([ec.classical_prior(i, h, self.kind) for i, h in zip(imgs, holes)])
         xin = np.where(holes[..., None], pri, imgs)
         rings = holes & ~hidden
+        if self.fsr_mix > 0:  # as the backend does: FSR of the ring, around the prior's fill
+            xin = np.stack([ec.blend_fsr(x, r, self.fsr_mix, self.fsr_max_px)
+                            for x, r in zip(xin, rings)])
         grey = np.stack([ec.to_gray(i) for i in xin])
         e = np.stack([ec.canny(gr) for gr in grey]).astype(np.float32)
         ws = {k: self.pool.take_weights(idx, k, self.sigma)[:, None] for k in lams}
@@ -547,7 +552,8 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                 return G(torch.cat([x * (1 - m) + prior * m, edges, m], 1)).float()
             return G(torch.cat([x * (1 - m) + m, edges], 1)).float()
 
-    make = _RingBatch(pool, prior_kind, sig)
+    fsr_mix = float(getattr(args, "fsr_mix", 0.0) or 0.0)
+    make = _RingBatch(pool, prior_kind, sig, fsr_mix)
 
     def inputs(idx, lam_w):
         """``_RingBatch`` of one batch, as tensors on the training device."""
@@ -634,6 +640,7 @@ def _train_inpaint(args, pool, out, log_dir, dev, edge_path, fixed_idx, grey_edg
                       "data": _data_note(args, pool), "init": str(_init_weights(args, key) or ""),
                       "ema": ema.decay, "lr": args.lr, "lr_schedule": "cosine to 10%",
                       "adversarial_weight": adv_w, "gradient_weight": grad_w,
+                      "fsr_mix": fsr_mix,
                       "seeds_trained_together": seeds,
                       "perceptual_style": "off: no VGG19 weights offline"})
         path = save(ema.model.cpu(), out / fname, meta)

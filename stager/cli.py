@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "hole: telea, or lines (line-guided Telea, the pipeline's default "
                         "STAGER_FILL_PRIOR); with --init, retrains the init's residual model "
                         "on that fill")
+    t.add_argument("--fsr-mix", type=float, default=0.0,
+                   help="edgeconnect: blend this share of OpenCV's frequency-selective "
+                        "reconstruction into the prior, as the backend does (STAGER_FSR_MIX)")
     t.add_argument("--pairs", type=int, default=1200, help="pix2pix/diffusion: training pairs")
     t.add_argument("--crops", type=int, default=3000, help="edgeconnect: image crops in memory")
     t.add_argument("--holes", type=int, default=1000, help="edgeconnect: hole masks in memory")

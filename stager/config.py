@@ -58,6 +58,10 @@ class Settings:
     context_scale: float = 1.6  # context window side / mask bbox side for backends
     fill_max_side: int = 768  # fully convolutional fills run at native resolution up to this
     fill_prior: str = "lines"  # classical fill under the new product, refined by residual models: lines | telea
+    # share of OpenCV's frequency-selective reconstruction (opencv-contrib's xphoto, FSR fast)
+    # blended into the classical fill EdgeConnect refines (0 = that fill alone; see MODEL_CARD)
+    fsr_mix: float = 0.65
+    fsr_max_px: int = 8000  # larger holes are reconstructed at the scale that brings them to this
     shade_model: str = "auto"  # auto: the trained shade model reads old shadows when its weights are present (see MODEL_CARD) | off: the classical shading ratio
     # models
     boundary_lambda: float = 4.0  # weighted boundary loss strength (0 = EdgeConnect baseline)
@@ -98,6 +102,10 @@ class Settings:
         if mode not in modes:
             raise ValueError(f"STAGER_SHADE_MODEL={self.shade_model!r}: use auto or off")
         self.shade_model = modes[mode]
+        if not 0.0 <= self.fsr_mix <= 1.0:
+            raise ValueError(f"STAGER_FSR_MIX={self.fsr_mix}: use a share from 0 to 1")
+        if self.fsr_max_px < 64:
+            raise ValueError(f"STAGER_FSR_MAX_PX={self.fsr_max_px}: use 64 or more")
         self.fill_prior = str(self.fill_prior).strip().lower()
         if self.fill_prior not in ("lines", "telea"):
             raise ValueError(f"STAGER_FILL_PRIOR={self.fill_prior!r}: use lines or telea")

@@ -11,17 +11,28 @@ from . import weights
 from .base import Backend
 
 
-def _prior_note(trained_on: str | None) -> str:
+def _prior_note(trained_on: str | None, trained_mix: float = 0.0) -> str:
     """What a residual model refines here, next to what it was trained to refine."""
     if not trained_on:
         return ""
-    used = get_settings().fill_prior
+    st = get_settings()
+    used = st.fill_prior
     names = {"lines": "line-guided Telea", "telea": "Telea"}
     label = names.get(used, used)
+    if st.fsr_mix > 0:
+        import cv2
+
+        label = (f"{label} fill blended {st.fsr_mix:.0%} with OpenCV's frequency-selective "
+                 "reconstruction (STAGER_FSR_MIX)" if hasattr(cv2, "xphoto") else
+                 f"{label} fill (STAGER_FSR_MIX asks for OpenCV's frequency-selective "
+                 "reconstruction, which needs opencv-contrib-python-headless)")
+    else:
+        label = f"{label} fill"
+    on = f"{names.get(trained_on, trained_on)} fills" + (
+        f" blended {trained_mix:.0%} with FSR" if trained_mix else "")
     if used == trained_on:
-        return f", refines a {label} fill (trained on such fills)"
-    return (f", refines a {label} fill (STAGER_FILL_PRIOR; trained on "
-            f"{names.get(trained_on, trained_on)} fills)")
+        return f", refines a {label} (trained on {on})"
+    return f", refines a {label} (STAGER_FILL_PRIOR; trained on {on})"
 
 
 class EdgeConnectBackend(Backend):
@@ -53,7 +64,7 @@ class EdgeConnectBackend(Backend):
                 f"{m.get('steps')} steps{tuned} on {m.get('res')}-px crops "
                 f"({m.get('device', '?')}), "
                 f"lambda={m.get('boundary_lambda')}"
-                f"{_prior_note(prior)}; fills at native "
+                f"{_prior_note(prior, float(m.get('fsr_mix') or 0))}; fills at native "
                 f"resolution; data: {str(m.get('data', 'default catalog')).split(';')[0]}")
 
     def load(self):
@@ -79,8 +90,10 @@ class EdgeConnectBackend(Backend):
         from models.edgeconnect import inpaint
 
         ge, gi = self.load()
+        st = get_settings()
         return inpaint(ge, gi, image, mask, prefilled=prefilled and bool(gi.prior),
-                       prior_kind=get_settings().fill_prior)
+                       prior_kind=st.fill_prior, fsr_mix=st.fsr_mix if gi.prior else 0.0,
+                       fsr_max_px=st.fsr_max_px)
 
 
 class EdgeConnectBaselineBackend(EdgeConnectBackend):
