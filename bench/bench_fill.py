@@ -36,6 +36,12 @@ def main(repeat: int = 5) -> dict:
                 continue
             out[f"{name}_{tag}"] = timeit(lambda: fill_plate(name, img, g.hole, hidden),
                                           repeat=repeat, warmup=1)
+    os.environ["STAGER_FSR_MIX"] = "0"  # the same prior without FSR's blend (session 18)
+    reset_settings()
+    backends._INSTANCES.clear()
+    out["edgeconnect_cap768_no_fsr"] = timeit(lambda: fill_plate("edgeconnect", img, g.hole,
+                                                                  hidden), repeat=repeat, warmup=1)
+    os.environ.pop("STAGER_FSR_MIX")
     os.environ.pop("STAGER_FILL_PRIOR")
     out["edgeconnect_over_telea"] = (out["edgeconnect_cap768"]["median_ms"]
                                      / out["telea_cap768"]["median_ms"])
@@ -44,6 +50,10 @@ def main(repeat: int = 5) -> dict:
           ("line-guided Telea, native, ms", out["lines_cap768"]["median_ms"], ""),
           ("EdgeConnect on a Telea prior, ms", out["edgeconnect_cap768_telea_prior"]["median_ms"],
            ""),
+          ("EdgeConnect without the FSR blend, ms", out["edgeconnect_cap768_no_fsr"]["median_ms"],
+           ""),
+          ("EdgeConnect with / without the FSR blend", out["edgeconnect_cap768"]["median_ms"]
+           / out["edgeconnect_cap768_no_fsr"]["median_ms"], "ratio"),
           ("EdgeConnect through a 128-px window, ms", out["edgeconnect_cap128"]["median_ms"], ""),
           ("EdgeConnect / Telea", out["edgeconnect_over_telea"], "ratio")])
     save("fill", out)

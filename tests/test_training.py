@@ -160,7 +160,8 @@ def test_residual_model_refines_telea_of_the_whole_region(tmp_path, settings_env
     """In a staging job a residual model starts from Telea's fill of the *whole* region (the
     part under the new product included), as it was trained; an untrained one (zero last
     layer) returns exactly that fill in the visible ring. Telea run again on the ring alone,
-    around its own fill, is a different (and measurably worse) prior."""
+    around its own fill, is a different (and measurably worse) prior. (Without the FSR
+    blend, which changes that fill by design: ``tests/test_fsr_prior.py``.)"""
     from models.weights_io import save
     from stager.backends import get_backend
     from stager.pipeline import fill_plate
@@ -170,7 +171,7 @@ def test_residual_model_refines_telea_of_the_whole_region(tmp_path, settings_env
     torch.manual_seed(0)
     g = ec.InpaintGenerator(4, 1, prior="telea")
     save(g, w / WEIGHT_FILES["inpaint_weighted"], {"config": g.config, "steps": 0})
-    settings_env(WEIGHTS_DIR=w)
+    settings_env(WEIGHTS_DIR=w, FSR_MIX=0)
     img = cv2.resize(gaps.real_photos("all", 256)["brick"], (160, 160))
     g0 = gaps.product_gap(np.random.default_rng(3), (160, 160), height=(0.5, 0.6), shadow=0.0)
     hidden = g0.hole & (cv2.erode(g0.new.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
