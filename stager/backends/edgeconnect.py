@@ -92,7 +92,7 @@ class EdgeConnectBackend(Backend):
         ge, gi = self.load()
         st = get_settings()
         return inpaint(ge, gi, image, mask, prefilled=prefilled and bool(gi.prior),
-                       prior_kind=st.fill_prior, fsr_mix=st.fsr_mix if gi.prior else 0.0,
+                       prior_kind=st.fill_prior, fsr_mix=st.fsr_mix,
                        fsr_max_px=st.fsr_max_px)
 
 
